@@ -1,0 +1,113 @@
+//! Errors → HTTP, decided in one place. Bodies and texts follow CloudX:
+//! JSON strings for its resource errors, problem+json for malformed
+//! requests, and the raw text `Image is not found!` on the file route.
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use serde_json::json;
+
+use crate::{db::DbError, notify::NotifyError, queue::QueueError, storage::StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Image not found!")]
+    ImageNotFound,
+    #[error("Image is not found!")]
+    FileNotFound,
+    #[error("Thumbnail not found!")]
+    ThumbnailNotFound,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.")]
+    NoRoute,
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    #[error("upload is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("Invalid e-mail address!")]
+    InvalidEmail,
+    #[error("Subscription is not found!")]
+    SubscriptionNotFound,
+    #[error("Subscription is still pending!")]
+    SubscriptionPending,
+    /// A backend could not be reached; the client may try again.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::ImageNotFound | Self::FileNotFound | Self::ThumbnailNotFound | Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::SubscriptionNotFound => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) | Self::InvalidEmail => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::SubscriptionPending => StatusCode::PRECONDITION_FAILED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = self.to_string();
+        match self {
+            Self::FileNotFound => HttpResponse::build(status).content_type("image/*").body(detail),
+            Self::BadRequest(_) | Self::NoRoute | Self::UnsupportedMedia(_) | Self::TooLarge(_) | Self::Unavailable(_) => {
+                problem(status, &detail)
+            }
+            _ => HttpResponse::build(status).json(detail),
+        }
+    }
+}
+
+/// An RFC 7807 body, as connexion writes it.
+pub fn problem(status: StatusCode, detail: &str) -> HttpResponse {
+    HttpResponse::build(status).content_type("application/problem+json").json(json!({
+        "detail": detail,
+        "status": status.as_u16(),
+        "title": status.canonical_reason().unwrap_or_default(),
+        "type": "about:blank",
+    }))
+}
+
+fn unavailable(err: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %err, "backend error");
+    ApiError::Unavailable(err.to_string())
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        unavailable(err)
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(err: QueueError) -> Self {
+        unavailable(err)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(_) => Self::FileNotFound,
+            other => unavailable(other),
+        }
+    }
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(err: NotifyError) -> Self {
+        match err {
+            NotifyError::NotFound => Self::SubscriptionNotFound,
+            NotifyError::Pending => Self::SubscriptionPending,
+            NotifyError::InvalidAddress => Self::InvalidEmail,
+            other => unavailable(other),
+        }
+    }
+}
+
+/// The default service: unknown routes and ids that are not integers.
+pub async fn no_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoRoute)
+}

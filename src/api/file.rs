@@ -1,0 +1,76 @@
+//! The byte routes: the original as CloudX serves it, and thumbnails.
+
+use actix_web::{
+    HttpResponse,
+    http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, LAST_MODIFIED},
+    web,
+};
+
+use super::{ApiError, AppState, image::image_id};
+use crate::keys;
+
+/// The original, with CloudX's headers: `image/<extension>` and an
+/// attachment named after the key.
+#[utoipa::path(get, path = "/image/file/{id}", tag = "image", params(("id" = u64, Path)),
+    responses((status = 200, description = "the uploaded bytes", content_type = "image/*"),
+        (status = 404, description = "Image is not found!")))]
+pub async fn download(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::FileNotFound)?;
+    let bytes = state.blobs.get(&row.object_key).await?;
+    let name = keys::file_name(&row.object_key);
+    let content_type = match name.rsplit_once('.') {
+        Some((_, ext)) if !ext.is_empty() => format!("image/{ext}"),
+        _ => "application/octet-stream".to_owned(),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((CONTENT_DISPOSITION, attachment(name)))
+        .insert_header((LAST_MODIFIED, row.last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string()))
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .body(bytes))
+}
+
+/// `attachment; filename=NAME` unquoted as CloudX sends it, quoted (RFC
+/// 6266) only where the name would otherwise break the header.
+fn attachment(name: &str) -> String {
+    let plain = name.bytes().all(|b| b.is_ascii_graphic() && !b"\";\\".contains(&b));
+    if plain {
+        format!("attachment; filename={name}")
+    } else {
+        let ascii: String = name.chars().map(|c| if c.is_ascii() && c != '"' && c != '\\' { c } else { '_' }).collect();
+        let encoded: String = name
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+    }
+}
+
+/// One thumbnail's JPEG; 404 until the job has made it.
+#[utoipa::path(get, path = "/image/{id}/thumbnail/{size}", tag = "thumbnails",
+    params(("id" = u64, Path), ("size" = u32, Path, description = "one of processing.sizes")),
+    responses((status = 200, description = "the JPEG", content_type = "image/jpeg"),
+        (status = 404, body = String, example = json!("Thumbnail not found!"))))]
+pub async fn thumbnail(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (id, size) = path.into_inner();
+    let id = image_id(&id)?;
+    let size: i64 = size.parse().map_err(|_| ApiError::NoRoute)?;
+    let variants = state.meta.variants(id).await?;
+    let variant = variants.iter().find(|v| v.size == size).ok_or(ApiError::ThumbnailNotFound)?;
+    let bytes = state.blobs.get(&variant.object_key).await.map_err(|err| match err {
+        crate::storage::StoreError::NotFound(_) => ApiError::ThumbnailNotFound,
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::Ok().content_type("image/jpeg").body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attachment;
+
+    #[test]
+    fn attachment_names_are_unquoted_unless_they_must_be() {
+        assert_eq!(attachment("abc-t1.jpg"), "attachment; filename=abc-t1.jpg");
+        assert_eq!(attachment("a b.jpg"), "attachment; filename=\"a b.jpg\"; filename*=UTF-8''a%20b.jpg");
+    }
+}

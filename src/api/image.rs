@@ -1,0 +1,66 @@
+//! `/api/image` and `/api/image/{id}`: the CloudX metadata routes.
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{ApiError, AppState};
+use crate::{db::ImageRow, jobs::message};
+
+/// An `images` row as CloudX renders it (keys in its sorted order).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageJson {
+    pub id: i64,
+    #[schema(example = "2026-11-24T05:14:53Z")]
+    pub last_modified: String,
+    #[schema(example = "images/5a8ef527-2608-4275-8e33-ed8f1f11647b-t1.jpg")]
+    pub object_key: String,
+    pub object_size: i64,
+    #[schema(example = "binary/octet-stream")]
+    pub object_type: String,
+}
+
+impl From<ImageRow> for ImageJson {
+    fn from(row: ImageRow) -> Self {
+        Self {
+            id: row.id,
+            last_modified: row.last_modified.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            object_key: row.object_key,
+            object_size: row.object_size,
+            object_type: row.object_type,
+        }
+    }
+}
+
+/// The id from a path that matched `\d{1,18}`.
+pub(super) fn image_id(path: &str) -> Result<i64, ApiError> {
+    path.parse().map_err(|_| ApiError::NoRoute)
+}
+
+#[utoipa::path(get, path = "/image", tag = "image", responses((status = 200, body = [ImageJson])))]
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let images: Vec<ImageJson> = state.meta.images().await?.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(images))
+}
+
+#[utoipa::path(get, path = "/image/{id}", tag = "image", params(("id" = u64, Path)),
+    responses((status = 200, body = ImageJson), (status = 404, body = String, example = json!("Image not found!"))))]
+pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::ImageNotFound)?;
+    Ok(HttpResponse::Ok().json(ImageJson::from(row)))
+}
+
+/// Removes the row, the original and its thumbnails, then queues the
+/// CloudX delete message.
+#[utoipa::path(delete, path = "/image/{id}", tag = "image", params(("id" = u64, Path)),
+    responses((status = 200, body = String), (status = 404, body = String, example = json!("Image not found!"))))]
+pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::ImageNotFound)?;
+    state.blobs.delete(&row.object_key).await?;
+    let variants = state.meta.delete_image(row.id).await?.ok_or(ApiError::ImageNotFound)?;
+    for variant in variants {
+        state.blobs.delete(&variant.object_key).await?;
+    }
+    state.queue.send(&message::delete_body(&row)).await?;
+    Ok(HttpResponse::Ok().json("Image deleted."))
+}

@@ -1,0 +1,58 @@
+//! The HTTP API: the CloudX image routes, imaged's own additions, health,
+//! and the OpenAPI document. One file per resource.
+
+mod error;
+mod file;
+mod health;
+mod image;
+mod metrics;
+mod notification;
+mod openapi;
+mod thumbnails;
+mod upload;
+
+use std::sync::Arc;
+
+use actix_web::web;
+
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+
+use crate::{db::MetaRepo, notify::Notifier, queue::JobQueue, storage::BlobStore};
+
+/// What the handlers share.
+pub struct AppState {
+    pub meta: Arc<dyn MetaRepo>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub notifier: Arc<dyn Notifier>,
+    /// Base of download links; "" → the request's Host.
+    pub public_url: String,
+    pub max_upload_bytes: usize,
+}
+
+/// Ids are non-negative integers: anything else never matches a route and
+/// gets the same 404 as an unknown path.
+const ID: &str = r"{id:\d{1,18}}";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use web::{delete, get, post, resource};
+    cfg.service(resource("/api/image").route(get().to(image::list)).route(post().to(upload::upload)))
+        .service(resource(format!("/api/image/file/{ID}")).route(get().to(file::download)))
+        .service(resource(format!("/api/image/{ID}")).route(get().to(image::get)).route(delete().to(image::delete)))
+        .service(resource(format!("/api/image/{ID}/thumbnails")).route(get().to(thumbnails::status)))
+        .service(resource(format!(r"/api/image/{ID}/thumbnail/{{size:\d{{1,9}}}}")).route(get().to(file::thumbnail)))
+        .service(resource("/api/notification").route(get().to(notification::list)))
+        .service(
+            resource("/api/notification/{email}")
+                .route(post().to(notification::subscribe))
+                .route(delete().to(notification::unsubscribe)),
+        )
+        .service(resource("/api/stats").route(get().to(health::stats)))
+        .service(resource("/healthz").route(get().to(health::healthz)))
+        .service(resource("/readyz").route(get().to(health::readyz)));
+    openapi::configure(cfg);
+    cfg.default_service(web::to(error::no_route));
+}
+
+pub use metrics::record as metrics_middleware;

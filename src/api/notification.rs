@@ -1,0 +1,37 @@
+//! `/api/notification`: e-mail subscriptions to the notice topic.
+
+use actix_web::{HttpResponse, web};
+use email_address::EmailAddress;
+
+use super::{ApiError, AppState};
+use crate::notify::Subscription;
+
+#[utoipa::path(get, path = "/notification", tag = "notification", responses((status = 200, body = [Subscription])))]
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.notifier.subscriptions().await?))
+}
+
+/// The address is checked here: SNS accepts many strings that no mail
+/// server would.
+fn address(email: &str) -> Result<&str, ApiError> {
+    if EmailAddress::is_valid(email) { Ok(email) } else { Err(ApiError::InvalidEmail) }
+}
+
+#[utoipa::path(post, path = "/notification/{email_address}", tag = "notification",
+    params(("email_address" = String, Path)),
+    responses((status = 200, body = String, example = json!("Successfully subscribed.")),
+        (status = 400, body = String, example = json!("Invalid e-mail address!"))))]
+pub async fn subscribe(state: web::Data<AppState>, email: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    state.notifier.subscribe(address(&email)?).await?;
+    Ok(HttpResponse::Ok().json("Successfully subscribed."))
+}
+
+#[utoipa::path(delete, path = "/notification/{email_address}", tag = "notification",
+    params(("email_address" = String, Path)),
+    responses((status = 200, body = String, example = json!("Successfully unsubscribed.")),
+        (status = 404, body = String, example = json!("Subscription is not found!")),
+        (status = 412, body = String, example = json!("Subscription is still pending!"))))]
+pub async fn unsubscribe(state: web::Data<AppState>, email: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    state.notifier.unsubscribe(&email).await?;
+    Ok(HttpResponse::Ok().json("Successfully unsubscribed."))
+}

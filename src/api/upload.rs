@@ -1,0 +1,112 @@
+//! `POST /api/image`: multipart field `upfile`. The bytes decide whether
+//! it is an image, never the name or the client's content type; what is
+//! refused is not stored.
+
+use actix_multipart::Multipart;
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::{ApiError, AppState};
+use crate::{
+    db::{ImageRow, NewImage},
+    imaging::{self, SUPPORTED},
+    jobs::message,
+    keys,
+};
+
+/// What connexion answers when `upfile` is missing.
+const NO_UPFILE: &str = "The browser (or proxy) sent a request that this server could not understand.\nKeyError: 'upfile'";
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    #[schema(value_type = String, format = Binary)]
+    upfile: Vec<u8>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct Uploaded {
+    id: i64,
+}
+
+struct Upfile {
+    name: String,
+    bytes: Bytes,
+}
+
+#[utoipa::path(post, path = "/image", tag = "image",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = Uploaded), (status = 400, description = "no upfile, or it is empty"),
+        (status = 413, description = "larger than processing.max_upload_bytes"),
+        (status = 415, description = "not a supported image; nothing stored")))]
+pub async fn upload(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let file = read_upfile(payload, state.max_upload_bytes).await?;
+    let kind = imaging::sniff(&file.bytes).ok_or_else(|| {
+        ApiError::UnsupportedMedia(format!("upfile is not a supported image (expected {SUPPORTED}); nothing was stored"))
+    })?;
+    let object_key = keys::original_key(&file.name);
+    let stored = state.blobs.put(&object_key, file.bytes, "binary/octet-stream").await?;
+    let image = NewImage {
+        object_key,
+        object_type: stored.content_type,
+        last_modified: stored.last_modified,
+        object_size: stored.size as i64,
+    };
+    let id = state.meta.insert_image(&image, Some(kind.mime())).await?;
+    let row = ImageRow {
+        id,
+        object_key: image.object_key,
+        object_type: image.object_type,
+        last_modified: image.last_modified,
+        object_size: image.object_size,
+    };
+    state.queue.send(&message::upload_body(&row, &download_link(&req, &state.public_url, id))).await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": id })))
+}
+
+async fn read_upfile(mut payload: Multipart, limit: usize) -> Result<Upfile, ApiError> {
+    let malformed = |err: actix_multipart::MultipartError| {
+        tracing::debug!(error = %err, "unreadable multipart body");
+        ApiError::BadRequest(NO_UPFILE.into())
+    };
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(malformed)?;
+        if field.name() != Some("upfile") {
+            while let Some(chunk) = field.next().await {
+                chunk.map_err(malformed)?;
+            }
+            continue;
+        }
+        let name = field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or_default().to_owned();
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(malformed)?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(ApiError::TooLarge(limit));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if bytes.is_empty() {
+            return Err(ApiError::BadRequest("upfile is empty".into()));
+        }
+        return Ok(Upfile { name, bytes: bytes.freeze() });
+    }
+    Err(ApiError::BadRequest(NO_UPFILE.into()))
+}
+
+/// `http://<public host>/api/image/file/<id>`, as CloudX links it.
+fn download_link(req: &HttpRequest, public_url: &str, id: i64) -> String {
+    let base = if public_url.is_empty() {
+        format!("http://{}", req.connection_info().host())
+    } else {
+        public_url.trim_end_matches('/').to_owned()
+    };
+    format!("{base}/api/image/file/{id}")
+}

@@ -1,0 +1,101 @@
+//! `MetaRepo`: the CloudX `images` table plus imaged's own job and variant
+//! tables. The `images` table keeps exactly CloudX's columns (its users'
+//! test suites check them); processing state lives beside it.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+pub use sqlite::{SqliteRepo, open_local};
+
+/// Every database error is taken as transient: the job is retried.
+#[derive(Debug, thiserror::Error)]
+#[error("database: {0}")]
+pub struct DbError(#[from] pub sqlx::Error);
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ImageRow {
+    pub id: i64,
+    pub object_key: String,
+    pub object_type: String,
+    pub last_modified: NaiveDateTime,
+    pub object_size: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    pub object_key: String,
+    pub object_type: String,
+    pub last_modified: NaiveDateTime,
+    pub object_size: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Pending,
+    Processing,
+    Done,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "processing" => Self::Processing,
+            "done" => Self::Done,
+            "failed" => Self::Failed,
+            _ => Self::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JobState {
+    pub status: JobStatus,
+    pub error: Option<String>,
+    /// The sniffed type of the original, e.g. `image/jpeg`.
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct VariantRow {
+    pub size: i64,
+    pub width: i64,
+    pub height: i64,
+    pub object_key: String,
+    pub object_size: i64,
+}
+
+#[async_trait]
+pub trait MetaRepo: Send + Sync {
+    /// Inserts the `images` row and its pending job in one transaction.
+    async fn insert_image(&self, image: &NewImage, content_type: Option<&str>) -> Result<i64, DbError>;
+    async fn image(&self, id: i64) -> Result<Option<ImageRow>, DbError>;
+    /// The newest row for a key: an S3 key may have been re-uploaded.
+    async fn image_by_key(&self, key: &str) -> Result<Option<ImageRow>, DbError>;
+    async fn images(&self) -> Result<Vec<ImageRow>, DbError>;
+    /// Removes the row with its job and variants; returns the variants so
+    /// their blobs can go too, or `None` when there was no such row.
+    async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError>;
+    async fn job(&self, image_id: i64) -> Result<Option<JobState>, DbError>;
+    async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError>;
+    /// Replaces the variants and marks the job done, in one transaction.
+    /// Returns false when the image was deleted meanwhile.
+    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<bool, DbError>;
+    async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError>;
+    /// Number of jobs in each status.
+    async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError>;
+    async fn check(&self) -> Result<(), DbError>;
+}

@@ -1,0 +1,179 @@
+//! SQLite backend of `MetaRepo`, and the one local database file that the
+//! embedded queue and notifier share with it.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::{
+    Row, SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use super::{DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, VariantRow};
+
+/// Opens (creating if needed) and migrates the local SQLite database.
+/// `url` is a `sqlite:` URL, or "" for `imaged.db` in `data_dir`.
+pub async fn open_local(data_dir: &Path, url: &str) -> anyhow::Result<SqlitePool> {
+    tokio::fs::create_dir_all(data_dir).await?;
+    let options = if url.is_empty() {
+        SqliteConnectOptions::new().filename(data_dir.join("imaged.db"))
+    } else {
+        SqliteConnectOptions::from_str(url)?
+    };
+    // WAL lets readers run beside the one writer; the busy timeout makes
+    // writers from several tasks (or processes) queue instead of failing.
+    let options = options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    Ok(pool)
+}
+
+pub struct SqliteRepo {
+    pool: SqlitePool,
+}
+
+impl SqliteRepo {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+}
+
+const IMAGE_COLUMNS: &str = "id, object_key, object_type, last_modified, object_size";
+
+#[async_trait]
+impl MetaRepo for SqliteRepo {
+    async fn insert_image(&self, image: &NewImage, content_type: Option<&str>) -> Result<i64, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let id = sqlx::query(
+            "INSERT INTO images (object_key, object_type, last_modified, object_size) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&image.object_key)
+        .bind(&image.object_type)
+        .bind(image.last_modified)
+        .bind(image.object_size)
+        .execute(&mut *tx)
+        .await?
+        .last_insert_rowid();
+        sqlx::query("INSERT INTO jobs (image_id, status, content_type, updated_at) VALUES (?, 'pending', ?, ?)")
+            .bind(id)
+            .bind(content_type)
+            .bind(Utc::now().naive_utc())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn image(&self, id: i64) -> Result<Option<ImageRow>, DbError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?"));
+        Ok(sqlx::query_as(sql).bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    async fn image_by_key(&self, key: &str) -> Result<Option<ImageRow>, DbError> {
+        let sql =
+            sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images WHERE object_key = ? ORDER BY id DESC LIMIT 1"));
+        Ok(sqlx::query_as(sql).bind(key).fetch_optional(&self.pool).await?)
+    }
+
+    async fn images(&self) -> Result<Vec<ImageRow>, DbError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images ORDER BY id"));
+        Ok(sqlx::query_as(sql).fetch_all(&self.pool).await?)
+    }
+
+    async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let variants = sqlx::query_as(
+            "SELECT size, width, height, object_key, object_size FROM variants WHERE image_id = ? ORDER BY size",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let deleted = sqlx::query("DELETE FROM images WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM variants WHERE image_id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM jobs WHERE image_id = ?").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok((deleted.rows_affected() > 0).then_some(variants))
+    }
+
+    async fn job(&self, image_id: i64) -> Result<Option<JobState>, DbError> {
+        let row = sqlx::query("SELECT status, error, content_type FROM jobs WHERE image_id = ?")
+            .bind(image_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| JobState {
+            status: JobStatus::parse(r.get("status")),
+            error: r.get("error"),
+            content_type: r.get("content_type"),
+        }))
+    }
+
+    async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO jobs (image_id, status, error, content_type, updated_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (image_id) DO UPDATE SET status = excluded.status, error = excluded.error,
+             content_type = COALESCE(excluded.content_type, jobs.content_type), updated_at = excluded.updated_at",
+        )
+        .bind(image_id)
+        .bind(state.status.as_str())
+        .bind(&state.error)
+        .bind(&state.content_type)
+        .bind(Utc::now().naive_utc())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM images WHERE id = ?").bind(image_id).fetch_optional(&mut *tx).await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM variants WHERE image_id = ?").bind(image_id).execute(&mut *tx).await?;
+        for v in variants {
+            sqlx::query(
+                "INSERT INTO variants (image_id, size, width, height, object_key, object_size) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(image_id)
+            .bind(v.size)
+            .bind(v.width)
+            .bind(v.height)
+            .bind(&v.object_key)
+            .bind(v.object_size)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE jobs SET status = 'done', error = NULL, updated_at = ? WHERE image_id = ?")
+            .bind(Utc::now().naive_utc())
+            .bind(image_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT size, width, height, object_key, object_size FROM variants WHERE image_id = ? ORDER BY size",
+        )
+        .bind(image_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError> {
+        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn check(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,62 @@
+//! Every failure answers one question for the pipeline: try again later,
+//! or give up with this reason.
+
+use crate::{
+    db::DbError,
+    imaging::{ImagingError, PanicError},
+    notify::NotifyError,
+    queue::QueueError,
+    storage::StoreError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Transient (network, database, throttling): redeliver after a backoff.
+    #[error("transient: {0:#}")]
+    Retry(anyhow::Error),
+    /// Permanent (corrupt, unsupported, too large): mark failed, stop.
+    #[error("{0}")]
+    Abort(String),
+    /// Shutting down before the job started: hand the message back.
+    #[error("released unstarted on shutdown")]
+    Released,
+}
+
+impl From<StoreError> for JobError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable { .. } => Self::Retry(err.into()),
+            StoreError::NotFound(_) | StoreError::BadKey(_) => Self::Abort(err.to_string()),
+        }
+    }
+}
+
+impl From<DbError> for JobError {
+    fn from(err: DbError) -> Self {
+        Self::Retry(err.into())
+    }
+}
+
+impl From<QueueError> for JobError {
+    fn from(err: QueueError) -> Self {
+        Self::Retry(err.into())
+    }
+}
+
+impl From<NotifyError> for JobError {
+    fn from(err: NotifyError) -> Self {
+        Self::Retry(err.into())
+    }
+}
+
+impl From<ImagingError> for JobError {
+    fn from(err: ImagingError) -> Self {
+        Self::Abort(err.to_string())
+    }
+}
+
+impl From<PanicError> for JobError {
+    fn from(err: PanicError) -> Self {
+        Self::Abort(err.to_string())
+    }
+}

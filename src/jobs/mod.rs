@@ -1,0 +1,12 @@
+//! Jobs: what a queue message asks for, how it is carried out, and how
+//! its failures are classified.
+
+mod delivery;
+mod error;
+pub mod message;
+mod pipeline;
+
+pub use delivery::Handler;
+pub use error::JobError;
+pub use message::{Event, Job};
+pub use pipeline::{Outcome, Pipeline, Spec};

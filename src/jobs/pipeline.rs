@@ -1,0 +1,212 @@
+//! The job pipeline: fetch → probe → admit → decode/resize/encode (CPU
+//! pool) → put → persist (one transaction) → notify. Idempotent: keys and
+//! rows are derived from the source key, so a redelivery rewrites them.
+
+use std::{sync::Arc, time::Instant};
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::instrument;
+
+use super::{Event, Job, JobError};
+use crate::{
+    db::{JobState, JobStatus, MetaRepo, NewImage, VariantRow},
+    imaging::{self, CpuPool},
+    keys::variant_key,
+    notify::Notifier,
+    storage::{BlobStore, StoreError},
+    telemetry::{self, PIXEL_BUDGET_USED},
+};
+
+/// What to make of each image.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub sizes: Vec<u32>,
+    pub quality: u8,
+    pub max_pixels: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Permanent failure, recorded on the image.
+    Failed,
+    /// Nothing to do: the image was deleted before or while it ran.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+pub struct Pipeline {
+    pub blobs: Arc<dyn BlobStore>,
+    pub meta: Arc<dyn MetaRepo>,
+    pub notifier: Arc<dyn Notifier>,
+    pub cpu: Arc<CpuPool>,
+    pub spec: Arc<Spec>,
+    /// Megapixels that may be decoded at once.
+    budget: Arc<Semaphore>,
+    budget_mp: u32,
+}
+
+/// Pixel-budget permits, released (and the gauge lowered) on drop.
+struct Admission {
+    _permit: OwnedSemaphorePermit,
+    mp: u32,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        metrics::gauge!(PIXEL_BUDGET_USED).decrement(f64::from(self.mp));
+    }
+}
+
+impl Pipeline {
+    pub fn new(
+        blobs: Arc<dyn BlobStore>,
+        meta: Arc<dyn MetaRepo>,
+        notifier: Arc<dyn Notifier>,
+        cpu: Arc<CpuPool>,
+        spec: Spec,
+        budget_mp: u32,
+    ) -> Self {
+        let budget = Arc::new(Semaphore::new(budget_mp as usize));
+        Self { blobs, meta, notifier, cpu, spec: Arc::new(spec), budget, budget_mp }
+    }
+
+    #[instrument(skip_all, fields(key = %job.object_key, event = ?job.event))]
+    pub async fn run(&self, job: &Job, shutdown: &CancellationToken) -> Result<Outcome, JobError> {
+        let outcome = match job.event {
+            Event::Upload => self.upload(job, shutdown).await?,
+            Event::Delete => self.forget(&job.object_key).await?,
+        };
+        if outcome != Outcome::Failed {
+            self.notify(&job.notice).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Records a permanent failure for the job's image and says so in the
+    /// notice. Also used when a transient error outlasts the retries.
+    pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), JobError> {
+        tracing::warn!(key = %job.object_key, reason, "job failed");
+        if let Some(image) = self.meta.image_by_key(&job.object_key).await? {
+            let state = JobState { status: JobStatus::Failed, error: Some(reason.to_owned()), content_type: None };
+            self.meta.set_job(image.id, &state).await?;
+        }
+        self.notify(&format!("{}\nthumbnail_error: {reason}", job.notice)).await
+    }
+
+    async fn upload(&self, job: &Job, shutdown: &CancellationToken) -> Result<Outcome, JobError> {
+        let Some(image_id) = self.resolve_image(&job.object_key).await? else {
+            return Ok(Outcome::Skipped);
+        };
+        match self.make_variants(image_id, &job.object_key, shutdown).await {
+            Err(JobError::Abort(reason)) => {
+                self.fail(job, &reason).await?;
+                Ok(Outcome::Failed)
+            }
+            other => other,
+        }
+    }
+
+    /// The image row for a key; an object that reached the queue without
+    /// passing the API (an S3 event) gets its row here.
+    async fn resolve_image(&self, key: &str) -> Result<Option<i64>, JobError> {
+        if let Some(image) = self.meta.image_by_key(key).await? {
+            return Ok(Some(image.id));
+        }
+        let head = match self.blobs.head(key).await {
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            other => other?,
+        };
+        let image = NewImage {
+            object_key: key.to_owned(),
+            object_type: head.content_type,
+            last_modified: head.last_modified,
+            object_size: head.size as i64,
+        };
+        Ok(Some(self.meta.insert_image(&image, None).await?))
+    }
+
+    async fn make_variants(&self, image_id: i64, key: &str, shutdown: &CancellationToken) -> Result<Outcome, JobError> {
+        let started = Instant::now();
+        let bytes = self.blobs.get(key).await?;
+        telemetry::stage("fetch", started.elapsed());
+        let probe = imaging::probe(&bytes, self.spec.max_pixels)?;
+        let processing =
+            JobState { status: JobStatus::Processing, error: None, content_type: Some(probe.kind.mime().into()) };
+        self.meta.set_job(image_id, &processing).await?;
+
+        let admission = self.admit(probe.pixels(), shutdown).await?;
+        let spec = self.spec.clone();
+        let rendered = self
+            .cpu
+            .run(move || imaging::thumbnails(&bytes, &spec.sizes, spec.quality, spec.max_pixels))
+            .await??;
+        drop(admission);
+        telemetry::stage("decode", rendered.decode);
+        telemetry::stage("resize", rendered.resize);
+        telemetry::stage("encode", rendered.encode);
+
+        let started = Instant::now();
+        let mut variants = Vec::with_capacity(rendered.thumbnails.len());
+        for thumb in rendered.thumbnails {
+            let object_key = variant_key(key, thumb.size);
+            let stored = self.blobs.put(&object_key, Bytes::from(thumb.jpeg), "image/jpeg").await?;
+            variants.push(VariantRow {
+                size: i64::from(thumb.size),
+                width: i64::from(thumb.width),
+                height: i64::from(thumb.height),
+                object_key,
+                object_size: stored.size as i64,
+            });
+        }
+        telemetry::stage("put", started.elapsed());
+
+        let started = Instant::now();
+        let kept = self.meta.complete_job(image_id, &variants).await?;
+        telemetry::stage("persist", started.elapsed());
+        if !kept {
+            self.forget(key).await?;
+            return Ok(Outcome::Skipped);
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// Waits for pixel-budget permits, unless shutdown comes first.
+    async fn admit(&self, pixels: u64, shutdown: &CancellationToken) -> Result<Admission, JobError> {
+        let mp = pixels.div_ceil(1_000_000).clamp(1, u64::from(self.budget_mp)) as u32;
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => return Err(JobError::Released),
+            permit = self.budget.clone().acquire_many_owned(mp) => permit,
+        };
+        let permit = permit.map_err(|_| JobError::Released)?;
+        metrics::gauge!(PIXEL_BUDGET_USED).increment(f64::from(mp));
+        Ok(Admission { _permit: permit, mp })
+    }
+
+    /// Removes the variants of a key (they are at derived keys).
+    async fn forget(&self, key: &str) -> Result<Outcome, JobError> {
+        for &size in &self.spec.sizes {
+            self.blobs.delete(&variant_key(key, size)).await?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    async fn notify(&self, text: &str) -> Result<(), JobError> {
+        let started = Instant::now();
+        self.notifier.publish(text).await?;
+        telemetry::stage("notify", started.elapsed());
+        Ok(())
+    }
+}

@@ -1,0 +1,29 @@
+//! imaged: an image thumbnail daemon and drop-in for the CloudX image API.
+//!
+//! - `config`    settings, layered and validated
+//! - `startup`   the one wiring path: backends, pollers, servers; run until stopped
+//! - `shutdown`  signals, cancellation, systemd notifications
+//! - `telemetry` logging and every metric name
+//! - `cli`       the command line (serve, migrate, check-config, thumbnail)
+//! - `api`       HTTP handlers, one file per resource; errors → status codes
+//! - `actors`    the supervisor and the queue pollers it restarts
+//! - `jobs`      queue messages, the job pipeline, retry-or-abort errors
+//! - `imaging`   the resize core (probe, decode, resize, encode) and its CPU pool
+//! - `keys`      object keys of originals and variants
+//! - the seams, each a trait with one file per backend:
+//!   `storage` (`BlobStore`), `db` (`MetaRepo`), `queue` (`JobQueue`), `notify` (`Notifier`)
+
+pub mod actors;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod imaging;
+pub mod jobs;
+pub mod keys;
+pub mod notify;
+pub mod queue;
+pub mod shutdown;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

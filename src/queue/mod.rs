@@ -1,0 +1,55 @@
+//! `JobQueue`: SQS semantics (receive count, visibility timeout, delete,
+//! change visibility, dead letters) behind one trait, so the pipeline is
+//! written and tested once for the embedded queue and for SQS.
+
+mod embedded;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+pub use embedded::EmbeddedQueue;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Worth retrying: network, database, throttling.
+    #[error("queue unavailable: {0}")]
+    Unavailable(#[source] anyhow::Error),
+    /// The receipt no longer names a message this consumer holds.
+    #[error("receipt is no longer valid")]
+    StaleReceipt,
+}
+
+/// The handle that deletes or changes the visibility of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt(pub String);
+
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub body: String,
+    pub receipt: Receipt,
+    /// 1 on the first delivery.
+    pub receive_count: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct QueueStats {
+    /// Messages ready to be received.
+    pub depth: u64,
+    /// Received and not yet deleted or visible again.
+    pub in_flight: u64,
+    pub dead_letters: u64,
+    pub oldest_age_secs: u64,
+}
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn send(&self, body: &str) -> Result<(), QueueError>;
+    /// Up to `max` messages, waiting up to `wait` for the first (long poll).
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError>;
+    async fn delete(&self, receipt: &Receipt) -> Result<(), QueueError>;
+    /// Heartbeat (extend) or release (zero) a received message.
+    async fn set_visibility(&self, receipt: &Receipt, timeout: Duration) -> Result<(), QueueError>;
+    async fn stats(&self) -> Result<QueueStats, QueueError>;
+}

@@ -1,0 +1,217 @@
+//! The one wiring path, shared by the binary and the tests: build the
+//! backends from settings, the pipeline and its pollers, the HTTP and
+//! metrics servers; then run until the shutdown token is cancelled.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix::Actor;
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
+use tokio::sync::Semaphore;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    actors::{PollerDeps, Supervisor},
+    api::{self, AppState},
+    config::Settings,
+    db::{MetaRepo, SqliteRepo, open_local},
+    imaging::CpuPool,
+    jobs::{Handler, Pipeline, Spec},
+    notify::{LogNotifier, Notifier},
+    queue::{EmbeddedQueue, JobQueue},
+    shutdown,
+    storage::{BlobStore, FsStore},
+    telemetry,
+};
+
+/// The four seams, each chosen once from settings.
+#[derive(Clone)]
+pub struct Backends {
+    pub meta: Arc<dyn MetaRepo>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+impl Backends {
+    /// Only the embedded backends exist so far (settings validation refuses
+    /// the others); each production backend becomes one more arm here.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let local = open_local(&settings.data_dir, &settings.database.url).await?;
+        let q = &settings.queue;
+        let visibility = Duration::from_secs(q.visibility_timeout_secs);
+        Ok(Self {
+            meta: Arc::new(SqliteRepo::new(local.clone())),
+            blobs: Arc::new(FsStore::open(settings.data_dir.join("blobs")).await?),
+            queue: Arc::new(EmbeddedQueue::new(local.clone(), visibility, q.max_receives)),
+            notifier: Arc::new(LogNotifier::new(local, &settings.notify.topic_arn, settings.notify.auto_confirm)),
+        })
+    }
+}
+
+pub struct Application {
+    port: u16,
+    metrics_port: Option<u16>,
+    server: Server,
+    metrics_server: Option<Server>,
+    shutdown: CancellationToken,
+    jobs: TaskTracker,
+    grace: Duration,
+    pub backends: Backends,
+}
+
+impl Application {
+    /// Builds everything and starts the pollers; must run inside an actix
+    /// `System`. Binding port 0 picks a free port (see [`Application::port`]).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let backends = Backends::build(&settings).await?;
+        let shutdown = CancellationToken::new();
+        let jobs = TaskTracker::new();
+        start_pollers(&settings, &backends, &shutdown, &jobs)?;
+
+        let listener = TcpListener::bind(settings.http_addr())?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            meta: backends.meta.clone(),
+            blobs: backends.blobs.clone(),
+            queue: backends.queue.clone(),
+            notifier: backends.notifier.clone(),
+            public_url: settings.http.public_url.clone(),
+            max_upload_bytes: settings.processing.max_upload_bytes,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new().app_data(state.clone()).wrap(from_fn(api::metrics_middleware)).configure(api::configure)
+        })
+        .disable_signals()
+        .listen(listener)?;
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+
+        let (metrics_server, metrics_port) = match settings.metrics_addr() {
+            Some(addr) => {
+                let (server, port) = metrics_server(addr)?;
+                (Some(server), Some(port))
+            }
+            None => (None, None),
+        };
+        tracing::info!(port, ?metrics_port, data_dir = %settings.data_dir.display(), "imaged ready");
+        Ok(Self {
+            port,
+            metrics_port,
+            server: server.run(),
+            metrics_server,
+            shutdown,
+            jobs,
+            grace: Duration::from_secs(settings.processing.shutdown_grace_secs),
+            backends,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
+    /// Cancelling this token stops the application gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the token is cancelled, then: pollers stop receiving,
+    /// jobs not yet admitted hand their messages back, running jobs get
+    /// `shutdown_grace_secs` to finish, and last the HTTP servers stop.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handles: Vec<_> = std::iter::once(&self.server).chain(&self.metrics_server).map(Server::handle).collect();
+        let mut server = tokio::spawn(self.server);
+        if let Some(metrics) = self.metrics_server {
+            tokio::spawn(metrics);
+        }
+        shutdown::notify_ready();
+        shutdown::spawn_watchdog(self.shutdown.clone());
+        let early = tokio::select! {
+            _ = self.shutdown.cancelled() => None,
+            result = &mut server => Some(result),
+        };
+        shutdown::notify_stopping();
+        self.shutdown.cancel();
+        self.jobs.close();
+        if tokio::time::timeout(self.grace, self.jobs.wait()).await.is_err() {
+            tracing::warn!(running = self.jobs.len(), "grace period over; unfinished messages reappear after their visibility timeout");
+        }
+        for handle in handles {
+            handle.stop(true).await;
+        }
+        match early {
+            Some(result) => Ok(result??),
+            None => Ok(()),
+        }
+    }
+}
+
+fn start_pollers(
+    settings: &Settings,
+    backends: &Backends,
+    shutdown: &CancellationToken,
+    jobs: &TaskTracker,
+) -> anyhow::Result<()> {
+    let p = &settings.processing;
+    let cpu = Arc::new(CpuPool::new(p.workers)?);
+    // Two jobs per core keep the CPU busy while others wait on I/O.
+    let slots = Arc::new(Semaphore::new(cpu.threads() * 2));
+    let spec = Spec { sizes: p.sizes.clone(), quality: p.quality, max_pixels: p.max_pixels };
+    let pipeline = Pipeline::new(
+        backends.blobs.clone(),
+        backends.meta.clone(),
+        backends.notifier.clone(),
+        cpu,
+        spec,
+        p.pixel_budget_mp,
+    );
+    let handler = Handler {
+        queue: backends.queue.clone(),
+        pipeline: Arc::new(pipeline),
+        visibility: Duration::from_secs(settings.queue.visibility_timeout_secs),
+        max_receives: settings.queue.max_receives,
+    };
+    let deps = PollerDeps {
+        handler: Arc::new(handler),
+        slots,
+        batch_size: settings.queue.batch_size,
+        wait: Duration::from_secs(settings.queue.wait_secs),
+        shutdown: shutdown.clone(),
+        tracker: jobs.clone(),
+    };
+    if settings.queue.pollers > 0 {
+        Supervisor::new(deps, settings.queue.pollers).start();
+    }
+    Ok(())
+}
+
+/// Prometheus text on its own listener, so scraping never competes with
+/// (or is exposed with) the API.
+fn metrics_server(addr: std::net::SocketAddr) -> anyhow::Result<(Server, u16)> {
+    let handle = telemetry::metrics_handle();
+    let listener = TcpListener::bind(addr)?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        let handle = handle.clone();
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let handle = handle.clone();
+                async move {
+                    handle.run_upkeep();
+                    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((server, port))
+}
