@@ -2,6 +2,7 @@
 //! rest of imaged needs from it is the few functions here, so the codec and
 //! resampler behind them can be swapped without touching the pipeline.
 
+mod integrity;
 mod pool;
 mod resize;
 
@@ -50,6 +51,8 @@ pub enum ImagingError {
     Unsupported,
     #[error("image is {width}x{height} = {pixels} pixels, above the limit of {limit}")]
     TooLarge { width: u32, height: u32, pixels: u64, limit: u64 },
+    #[error("image data is truncated")]
+    Truncated,
     #[error("cannot decode image: {0}")]
     Corrupt(String),
     #[error("cannot encode thumbnail: {0}")]

@@ -9,7 +9,7 @@ use image::{
     DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage, codecs::jpeg::JpegEncoder, imageops::FilterType,
 };
 
-use super::{ImagingError, probe};
+use super::{ImagingError, Kind, integrity, probe};
 
 /// One encoded variant.
 #[derive(Debug, Clone)]
@@ -35,6 +35,9 @@ pub struct Rendered {
 pub fn thumbnails(bytes: &[u8], sizes: &[u32], quality: u8, max_pixels: u64) -> Result<Rendered, ImagingError> {
     let start = Instant::now();
     let probe = probe(bytes, max_pixels)?;
+    if probe.kind == Kind::Jpeg && !integrity::jpeg_complete(bytes) {
+        return Err(ImagingError::Truncated);
+    }
     let mut source = decode(bytes, probe.kind.format())?;
     let decoded = Instant::now();
     let (mut resize, mut encode_time) = (Duration::ZERO, Duration::ZERO);

@@ -1,0 +1,143 @@
+//! The queue side: what the API enqueues, how jobs end, and what survives
+//! a restart or a crashed worker.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{files_under, jpeg, settings, spawn};
+use serde_json::Value;
+
+#[actix_web::test]
+async fn queued_bodies_match_cloudx_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.queue.pollers = 0; // an API-only host: the messages stay on the queue
+    s.http.public_url = "http://ec2-1-2-3-4.compute.amazonaws.com".into();
+    let app = spawn(s).await;
+    let id = app.upload_ok("t1.jpg", jpeg(64, 48)).await;
+    let meta = app.json(&format!("/api/image/{id}")).await;
+    assert_eq!(app.delete(&format!("/api/image/{id}")).await.status(), 200);
+
+    let messages = app.backends.queue.receive(10, Duration::ZERO).await.unwrap();
+    let bodies: Vec<_> = messages.iter().map(|m| m.body.as_str()).collect();
+    let stamp = chrono::NaiveDateTime::parse_from_str(meta["last_modified"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%SZ")
+        .unwrap()
+        .format("%Y-%m-%d %H:%M:%S");
+    let (key, size) = (meta["object_key"].as_str().unwrap(), meta["object_size"].as_u64().unwrap());
+    let upload = format!(
+        "event_type: upload\nobject_key: {key}\nobject_type: binary/octet-stream\nlast_modified: {stamp}+00:00\nobject_size: {size}\ndownload_link: http://ec2-1-2-3-4.compute.amazonaws.com/api/image/file/{id}"
+    );
+    let delete = format!(
+        "event_type: delete\nobject_key: {key}\nobject_type: binary/octet-stream\nlast_modified: {stamp}\nobject_size: {size}\ndownload_link: "
+    );
+    assert_eq!(bodies, [upload.as_str(), delete.as_str()]);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn download_link_defaults_to_the_request_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.queue.pollers = 0;
+    let app = spawn(s).await;
+    let id = app.upload_ok("t1.jpg", jpeg(64, 48)).await;
+    let messages = app.backends.queue.receive(1, Duration::ZERO).await.unwrap();
+    let link = messages[0].body.lines().last().unwrap();
+    assert_eq!(link, format!("download_link: {}/api/image/file/{id}", app.address));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_truncated_jpeg_fails_with_a_reason_and_the_daemon_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path())).await;
+    let whole = jpeg(800, 600);
+    let broken = whole[..whole.len() / 3].to_vec();
+    let id = app.upload_ok("broken.jpg", broken).await;
+    let doc = app.finished(id).await;
+    assert_eq!(doc["status"], "failed", "{doc}");
+    assert!(!doc["error"].as_str().unwrap_or_default().is_empty(), "{doc}");
+    assert_eq!(doc["thumbnails"], serde_json::json!([]));
+
+    let good = app.upload_ok("good.jpg", jpeg(400, 300)).await;
+    assert_eq!(app.finished(good).await["status"], "done");
+    let stats = app.backends.queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight, stats.dead_letters), (0, 0, 0), "both messages deleted");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_redelivered_message_gives_the_same_result_not_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.queue.pollers = 0;
+    let app = spawn(s.clone()).await;
+    let id = app.upload_ok("twice.jpg", jpeg(1200, 800)).await;
+    let body = app.backends.queue.receive(1, Duration::ZERO).await.unwrap().remove(0).body;
+    app.backends.queue.send(&body).await.unwrap();
+    app.backends.queue.send(&body).await.unwrap();
+    app.stop().await;
+
+    s.queue.pollers = 1;
+    let app = spawn(s).await;
+    let first = app.finished(id).await;
+    for _ in 0..100 {
+        let stats = app.backends.queue.stats().await.unwrap();
+        if stats.depth + stats.in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = app.json(&format!("/api/image/{id}/thumbnails")).await;
+    assert_eq!(first["status"], "done");
+    assert_eq!(first["thumbnails"], second["thumbnails"]);
+    assert_eq!(second["thumbnails"].as_array().unwrap().len(), 3);
+    assert_eq!(app.json("/api/image").await.as_array().unwrap().len(), 1);
+    app.stop().await;
+    assert_eq!(files_under(&dir.path().join("blobs")).len(), 4, "one original, three thumbnails");
+}
+
+#[actix_web::test]
+async fn data_and_queued_jobs_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.queue.pollers = 0;
+    let app = spawn(s.clone()).await;
+    let id = app.upload_ok("later.jpg", jpeg(640, 480)).await;
+    assert_eq!(app.json(&format!("/api/image/{id}/thumbnails")).await["status"], "pending");
+    let before = app.json("/api/image").await;
+    app.stop().await;
+
+    s.queue.pollers = 1;
+    let app = spawn(s).await;
+    assert_eq!(app.json("/api/image").await, before);
+    assert_eq!(app.finished(id).await["status"], "done");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_received_but_unfinished_job_is_redone_after_the_visibility_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.queue.pollers = 0;
+    s.queue.visibility_timeout_secs = 4;
+    let app = spawn(s.clone()).await;
+    let id = app.upload_ok("crash.jpg", jpeg(640, 480)).await;
+    // A worker receives the message and dies without finishing it.
+    let taken = app.backends.queue.receive(1, Duration::ZERO).await.unwrap();
+    let taken_at = Instant::now();
+    assert_eq!(taken.len(), 1);
+    app.stop().await;
+
+    s.queue.pollers = 1;
+    let app = spawn(s).await;
+    tokio::time::sleep(Duration::from_millis(1500).saturating_sub(taken_at.elapsed())).await;
+    if taken_at.elapsed() < Duration::from_secs(3) {
+        let doc: Value = app.json(&format!("/api/image/{id}/thumbnails")).await;
+        assert_eq!(doc["status"], "pending", "still invisible to the new poller");
+    }
+    assert_eq!(app.finished(id).await["status"], "done");
+    assert!(taken_at.elapsed() >= Duration::from_secs(4), "redone only after the timeout");
+    app.stop().await;
+}
