@@ -2,7 +2,11 @@
 //! working directory) → `--config FILE` → `IMAGED__SECTION__KEY` variables.
 //! Unknown keys are refused so a typo is an error, not a silent default.
 
-use std::{collections::HashMap, net::SocketAddr, path::{Path, PathBuf}};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 use config::{Config, Environment, File};
 use serde::{Deserialize, Serialize};
@@ -319,7 +323,8 @@ mod tests {
     #[test]
     fn each_layer_overrides_the_one_before() {
         let dir = tempfile::tempdir().unwrap();
-        let default = write(dir.path(), "default.toml", "[processing]\nquality = 70\nsizes = [64]\n[http]\nworkers = 3\n");
+        let default =
+            write(dir.path(), "default.toml", "[processing]\nquality = 70\nsizes = [64]\n[http]\nworkers = 3\n");
         let file = write(dir.path(), "site.toml", "[processing]\nquality = 75\n");
         let s = Settings::load_from(
             &default,

@@ -139,7 +139,10 @@ impl Application {
         self.shutdown.cancel();
         self.jobs.close();
         if tokio::time::timeout(self.grace, self.jobs.wait()).await.is_err() {
-            tracing::warn!(running = self.jobs.len(), "grace period over; unfinished messages reappear after their visibility timeout");
+            tracing::warn!(
+                running = self.jobs.len(),
+                "grace period over; unfinished messages reappear after their visibility timeout"
+            );
         }
         for handle in handles {
             handle.stop(true).await;

@@ -25,7 +25,7 @@ async fn upload_then_metadata_download_thumbnails_and_delete() {
     assert!(chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%SZ").is_ok(), "{stamp}");
 
     let list = app.json("/api/image").await;
-    assert_eq!(list.as_array().unwrap(), &[meta.clone()]);
+    assert_eq!(list, serde_json::json!([meta]));
 
     let file = app.get(&format!("/api/image/file/{id}")).await;
     assert_eq!(file.status(), 200);
@@ -39,7 +39,10 @@ async fn upload_then_metadata_download_thumbnails_and_delete() {
     assert_eq!(doc["content_type"], "image/jpeg");
     assert_eq!(doc["error"], Value::Null);
     let thumbs = doc["thumbnails"].as_array().unwrap();
-    let dims: Vec<_> = thumbs.iter().map(|t| (t["size"].as_u64().unwrap(), t["width"].as_u64().unwrap(), t["height"].as_u64().unwrap())).collect();
+    let dims: Vec<_> = thumbs
+        .iter()
+        .map(|t| (t["size"].as_u64().unwrap(), t["width"].as_u64().unwrap(), t["height"].as_u64().unwrap()))
+        .collect();
     assert_eq!(dims, [(128, 128, 96), (256, 256, 192), (1024, 1024, 768)]);
     for t in thumbs {
         let response = app.get(&format!("/api/image/{id}/thumbnail/{}", t["size"])).await;
@@ -48,7 +51,10 @@ async fn upload_then_metadata_download_thumbnails_and_delete() {
         let bytes = response.bytes().await.unwrap();
         assert_eq!(bytes.len() as u64, t["object_size"].as_u64().unwrap());
         let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).unwrap();
-        assert_eq!((u64::from(decoded.width()), u64::from(decoded.height())), (t["width"].as_u64().unwrap(), t["height"].as_u64().unwrap()));
+        assert_eq!(
+            (u64::from(decoded.width()), u64::from(decoded.height())),
+            (t["width"].as_u64().unwrap(), t["height"].as_u64().unwrap())
+        );
     }
     assert_eq!(app.get(&format!("/api/image/{id}/thumbnail/999")).await.status(), 404);
 
@@ -64,7 +70,11 @@ async fn upload_then_metadata_download_thumbnails_and_delete() {
     assert_eq!(app.delete(&format!("/api/image/{id}")).await.status(), 404);
     assert_eq!(app.json("/api/image").await, serde_json::json!([]));
     app.stop().await;
-    assert_eq!(files_under(&dir.path().join("blobs")), Vec::<std::path::PathBuf>::new(), "original and thumbnails removed");
+    assert_eq!(
+        files_under(&dir.path().join("blobs")),
+        Vec::<std::path::PathBuf>::new(),
+        "original and thumbnails removed"
+    );
 }
 
 #[actix_web::test]
@@ -74,7 +84,12 @@ async fn small_images_are_not_upscaled_and_png_is_accepted() {
     let id = app.upload_ok("icon.png", png(200, 100)).await;
     let doc = app.finished(id).await;
     assert_eq!(doc["content_type"], "image/png");
-    let dims: Vec<_> = doc["thumbnails"].as_array().unwrap().iter().map(|t| (t["width"].as_u64().unwrap(), t["height"].as_u64().unwrap())).collect();
+    let dims: Vec<_> = doc["thumbnails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["width"].as_u64().unwrap(), t["height"].as_u64().unwrap()))
+        .collect();
     assert_eq!(dims, [(128, 64), (200, 100), (200, 100)]);
     let file = app.get(&format!("/api/image/file/{id}")).await;
     assert_eq!(file.headers()["content-type"], "image/png");
@@ -123,7 +138,8 @@ async fn ids_that_are_not_integers_and_unknown_routes_are_404() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn(settings(dir.path())).await;
     for id in ["abc", "-1", "1.5", "99999999999999999999999"] {
-        for path in [format!("/api/image/{id}"), format!("/api/image/file/{id}"), format!("/api/image/{id}/thumbnails")] {
+        for path in [format!("/api/image/{id}"), format!("/api/image/file/{id}"), format!("/api/image/{id}/thumbnails")]
+        {
             assert_eq!(app.get(&path).await.status(), 404, "GET {path}");
         }
         assert_eq!(app.delete(&format!("/api/image/{id}")).await.status(), 404);
@@ -173,8 +189,11 @@ async fn swagger_ui_openapi_health_and_metrics() {
 
     let id = app.upload_ok("m.jpg", jpeg(300, 200)).await;
     app.finished(id).await;
-    let metrics = app.client.get(format!("{}/metrics", app.metrics_address)).send().await.unwrap().text().await.unwrap();
-    for name in ["imaged_jobs_total", "imaged_job_stage_seconds", "imaged_http_requests_total", "imaged_queue_messages_total"] {
+    let metrics =
+        app.client.get(format!("{}/metrics", app.metrics_address)).send().await.unwrap().text().await.unwrap();
+    for name in
+        ["imaged_jobs_total", "imaged_job_stage_seconds", "imaged_http_requests_total", "imaged_queue_messages_total"]
+    {
         assert!(metrics.contains(name), "metrics lack {name}");
     }
     assert!(metrics.contains("route=\"/api/image\""), "HTTP requests labelled by route pattern");

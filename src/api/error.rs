@@ -17,7 +17,9 @@ pub enum ApiError {
     ThumbnailNotFound,
     #[error("{0}")]
     BadRequest(String),
-    #[error("The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.")]
+    #[error(
+        "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."
+    )]
     NoRoute,
     #[error("{0}")]
     UnsupportedMedia(String),
@@ -52,9 +54,11 @@ impl ResponseError for ApiError {
         let detail = self.to_string();
         match self {
             Self::FileNotFound => HttpResponse::build(status).content_type("image/*").body(detail),
-            Self::BadRequest(_) | Self::NoRoute | Self::UnsupportedMedia(_) | Self::TooLarge(_) | Self::Unavailable(_) => {
-                problem(status, &detail)
-            }
+            Self::BadRequest(_)
+            | Self::NoRoute
+            | Self::UnsupportedMedia(_)
+            | Self::TooLarge(_)
+            | Self::Unavailable(_) => problem(status, &detail),
             _ => HttpResponse::build(status).json(detail),
         }
     }

@@ -40,7 +40,13 @@ fn attachment(name: &str) -> String {
         let ascii: String = name.chars().map(|c| if c.is_ascii() && c != '"' && c != '\\' { c } else { '_' }).collect();
         let encoded: String = name
             .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b".-_".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect();
         format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
     }
@@ -51,7 +57,10 @@ fn attachment(name: &str) -> String {
     params(("id" = u64, Path), ("size" = u32, Path, description = "one of processing.sizes")),
     responses((status = 200, description = "the JPEG", content_type = "image/jpeg"),
         (status = 404, body = String, example = json!("Thumbnail not found!"))))]
-pub async fn thumbnail(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+pub async fn thumbnail(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (id, size) = path.into_inner();
     let id = image_id(&id)?;
     let size: i64 = size.parse().map_err(|_| ApiError::NoRoute)?;

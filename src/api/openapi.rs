@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/swagger.json", web::get().to(swagger_json))
         .route(
             "/api/ui",
-            web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/api/ui/")).finish() }),
+            web::get()
+                .to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/api/ui/")).finish() }),
         );
 }
 

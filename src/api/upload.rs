@@ -18,7 +18,8 @@ use crate::{
 };
 
 /// What connexion answers when `upfile` is missing.
-const NO_UPFILE: &str = "The browser (or proxy) sent a request that this server could not understand.\nKeyError: 'upfile'";
+const NO_UPFILE: &str =
+    "The browser (or proxy) sent a request that this server could not understand.\nKeyError: 'upfile'";
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -49,7 +50,9 @@ pub async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     let file = read_upfile(payload, state.max_upload_bytes).await?;
     let kind = imaging::sniff(&file.bytes).ok_or_else(|| {
-        ApiError::UnsupportedMedia(format!("upfile is not a supported image (expected {SUPPORTED}); nothing was stored"))
+        ApiError::UnsupportedMedia(format!(
+            "upfile is not a supported image (expected {SUPPORTED}); nothing was stored"
+        ))
     })?;
     let object_key = keys::original_key(&file.name);
     let stored = state.blobs.put(&object_key, file.bytes, "binary/octet-stream").await?;

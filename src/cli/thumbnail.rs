@@ -24,7 +24,7 @@ pub struct Args {
 pub fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     let p = &settings.processing;
     let sizes = if args.sizes.is_empty() { p.sizes.clone() } else { args.sizes };
-    if sizes.iter().any(|&s| s == 0) {
+    if sizes.contains(&0) {
         anyhow::bail!("--size must be at least 1");
     }
     let quality = args.quality.unwrap_or(p.quality);
@@ -41,11 +41,7 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     for failure in &failures {
         eprintln!("{failure}");
     }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        anyhow::bail!("{} of {} files failed", failures.len(), args.files.len())
-    }
+    if failures.is_empty() { Ok(()) } else { anyhow::bail!("{} of {} files failed", failures.len(), args.files.len()) }
 }
 
 fn one(file: &Path, out: &Path, sizes: &[u32], quality: u8, max_pixels: u64) -> anyhow::Result<()> {

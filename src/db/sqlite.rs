@@ -49,16 +49,15 @@ const IMAGE_COLUMNS: &str = "id, object_key, object_type, last_modified, object_
 impl MetaRepo for SqliteRepo {
     async fn insert_image(&self, image: &NewImage, content_type: Option<&str>) -> Result<i64, DbError> {
         let mut tx = self.pool.begin().await?;
-        let id = sqlx::query(
-            "INSERT INTO images (object_key, object_type, last_modified, object_size) VALUES (?, ?, ?, ?)",
-        )
-        .bind(&image.object_key)
-        .bind(&image.object_type)
-        .bind(image.last_modified)
-        .bind(image.object_size)
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
+        let id =
+            sqlx::query("INSERT INTO images (object_key, object_type, last_modified, object_size) VALUES (?, ?, ?, ?)")
+                .bind(&image.object_key)
+                .bind(&image.object_type)
+                .bind(image.last_modified)
+                .bind(image.object_size)
+                .execute(&mut *tx)
+                .await?
+                .last_insert_rowid();
         sqlx::query("INSERT INTO jobs (image_id, status, content_type, updated_at) VALUES (?, 'pending', ?, ?)")
             .bind(id)
             .bind(content_type)
@@ -75,8 +74,9 @@ impl MetaRepo for SqliteRepo {
     }
 
     async fn image_by_key(&self, key: &str) -> Result<Option<ImageRow>, DbError> {
-        let sql =
-            sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images WHERE object_key = ? ORDER BY id DESC LIMIT 1"));
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS} FROM images WHERE object_key = ? ORDER BY id DESC LIMIT 1"
+        ));
         Ok(sqlx::query_as(sql).bind(key).fetch_optional(&self.pool).await?)
     }
 

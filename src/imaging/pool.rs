@@ -18,10 +18,8 @@ pub struct CpuPool {
 impl CpuPool {
     /// `threads` = 0 → one per core.
     pub fn new(threads: usize) -> anyhow::Result<Self> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("imaged-cpu-{i}"))
-            .build()?;
+        let pool =
+            rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("imaged-cpu-{i}")).build()?;
         Ok(Self { pool })
     }
 

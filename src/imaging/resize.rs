@@ -79,7 +79,8 @@ pub(crate) fn fit(width: u32, height: u32, size: u32) -> (u32, u32) {
     if longest <= size {
         return (width, height);
     }
-    let scale = |side: u32| ((u64::from(side) * u64::from(size) + u64::from(longest) / 2) / u64::from(longest)).max(1) as u32;
+    let scale =
+        |side: u32| ((u64::from(side) * u64::from(size) + u64::from(longest) / 2) / u64::from(longest)).max(1) as u32;
     (scale(width), scale(height))
 }
 

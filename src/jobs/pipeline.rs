@@ -148,10 +148,8 @@ impl Pipeline {
 
         let admission = self.admit(probe.pixels(), shutdown).await?;
         let spec = self.spec.clone();
-        let rendered = self
-            .cpu
-            .run(move || imaging::thumbnails(&bytes, &spec.sizes, spec.quality, spec.max_pixels))
-            .await??;
+        let rendered =
+            self.cpu.run(move || imaging::thumbnails(&bytes, &spec.sizes, spec.quality, spec.max_pixels)).await??;
         drop(admission);
         telemetry::stage("decode", rendered.decode);
         telemetry::stage("resize", rendered.resize);

@@ -43,11 +43,8 @@ impl Notifier for LogNotifier {
     }
 
     async fn subscribe(&self, email: &str) -> Result<(), NotifyError> {
-        let arn = if self.auto_confirm {
-            format!("{}:{}", self.topic_arn, uuid::Uuid::new_v4())
-        } else {
-            PENDING.to_owned()
-        };
+        let arn =
+            if self.auto_confirm { format!("{}:{}", self.topic_arn, uuid::Uuid::new_v4()) } else { PENDING.to_owned() };
         // Subscribing an address twice keeps the first subscription, as SNS does.
         sqlx::query(
             "INSERT INTO subscriptions (endpoint, subscription_arn, protocol, created_at) VALUES (?, ?, 'email', ?)

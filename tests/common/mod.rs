@@ -21,8 +21,7 @@ pub struct TestApp {
 
 /// Settings for a test app in `dir`; tweak them before [`spawn`].
 pub fn settings(dir: &Path) -> Settings {
-    let mut s = Settings::default();
-    s.data_dir = dir.to_path_buf();
+    let mut s = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
     s.http.bind = "127.0.0.1:0".into();
     s.metrics.bind = "127.0.0.1:0".into();
     s.queue.wait_secs = 1;
