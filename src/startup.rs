@@ -66,8 +66,6 @@ impl Application {
         let backends = Backends::build(&settings).await?;
         let shutdown = CancellationToken::new();
         let jobs = TaskTracker::new();
-        start_pollers(&settings, &backends, &shutdown, &jobs)?;
-
         let listener = TcpListener::bind(settings.http_addr())?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
@@ -94,6 +92,7 @@ impl Application {
             }
             None => (None, None),
         };
+        start_pollers(&settings, &backends, &shutdown, &jobs)?;
         tracing::info!(port, ?metrics_port, data_dir = %settings.data_dir.display(), "imaged ready");
         Ok(Self {
             port,

@@ -11,7 +11,8 @@ use crate::config::LogSettings;
 
 /// Jobs finished, by `outcome`: done, failed, skipped, retry, released.
 pub const JOBS_TOTAL: &str = "imaged_jobs_total";
-/// Seconds per pipeline `stage`: receive, fetch, decode, resize, encode, put, persist, notify.
+/// Seconds per pipeline `stage`: receive (from send until a poller took the
+/// message), fetch, decode, resize, encode, put, persist, notify.
 pub const JOB_STAGE_SECONDS: &str = "imaged_job_stage_seconds";
 pub const JOBS_IN_FLIGHT: &str = "imaged_jobs_in_flight";
 /// Megapixels of the pixel budget held by running jobs.

@@ -91,7 +91,6 @@ async fn poll(deps: PollerDeps) -> anyhow::Result<()> {
             let Ok(slot) = deps.slots.clone().try_acquire_owned() else { break };
             slots.push(slot);
         }
-        let started = Instant::now();
         let deliveries = tokio::select! {
             biased;
             _ = deps.shutdown.cancelled() => return Ok(()),
@@ -100,7 +99,10 @@ async fn poll(deps: PollerDeps) -> anyhow::Result<()> {
         if deliveries.is_empty() {
             continue;
         }
-        telemetry::stage("receive", started.elapsed());
+        let now = chrono::Utc::now();
+        for delivery in &deliveries {
+            telemetry::stage("receive", (now - delivery.sent_at).to_std().unwrap_or_default());
+        }
         metrics::counter!(telemetry::QUEUE_MESSAGES_TOTAL, "result" => "received").increment(deliveries.len() as u64);
         for (delivery, slot) in deliveries.into_iter().zip(slots) {
             let (handler, shutdown) = (deps.handler.clone(), deps.shutdown.clone());

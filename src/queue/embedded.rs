@@ -50,7 +50,7 @@ impl EmbeddedQueue {
             "UPDATE queue_messages
              SET receive_count = receive_count + 1, visible_at = ?, receipt = lower(hex(randomblob(16)))
              WHERE id IN (SELECT id FROM queue_messages WHERE visible_at <= ? ORDER BY id LIMIT ?)
-             RETURNING id, body, receipt, receive_count",
+             RETURNING id, body, receipt, receive_count, sent_at",
         )
         .bind(now + self.visibility.as_millis() as i64)
         .bind(now)
@@ -65,6 +65,7 @@ impl EmbeddedQueue {
                     body: r.get("body"),
                     receipt: Receipt(r.get("receipt")),
                     receive_count: r.get::<i64, _>("receive_count") as u32,
+                    sent_at: chrono::DateTime::from_timestamp_millis(r.get("sent_at")).unwrap_or_default(),
                 };
                 (r.get("id"), delivery)
             })

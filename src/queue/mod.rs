@@ -31,6 +31,8 @@ pub struct Delivery {
     pub receipt: Receipt,
     /// 1 on the first delivery.
     pub receive_count: u32,
+    /// When the message was first sent (SQS `SentTimestamp`).
+    pub sent_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]

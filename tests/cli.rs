@@ -1,0 +1,101 @@
+//! The binary itself: its subcommands, and a clean stop on SIGTERM.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::jpeg;
+
+const BIN: &str = env!("CARGO_BIN_EXE_imaged");
+
+#[test]
+fn thumbnail_writes_each_size_of_each_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("wide.jpg");
+    std::fs::write(&input, jpeg(1000, 500)).unwrap();
+    let out = dir.path().join("out");
+    let status = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["thumbnail", "--size", "100", "--size", "300", "--quality", "70", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (size, dims) in [(100, (100, 50)), (300, (300, 150))] {
+        let thumb = image::open(out.join(format!("wide-{size}.jpg"))).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), dims);
+    }
+}
+
+#[test]
+fn thumbnail_reports_files_it_cannot_read_as_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("notes.jpg");
+    std::fs::write(&input, "plain text").unwrap();
+    let output =
+        Command::new(BIN).current_dir(dir.path()).args(["thumbnail", "--out", "out"]).arg(&input).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a supported image"));
+}
+
+#[test]
+fn check_config_names_the_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = Command::new(BIN).current_dir(dir.path()).arg("check-config").output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let bad = Command::new(BIN)
+        .current_dir(dir.path())
+        .arg("check-config")
+        .env("IMAGED__PROCESSING__SIZES", "128,0")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("processing.sizes"));
+}
+
+#[actix_web::test]
+async fn serve_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("IMAGED__DATA_DIR", dir.path())
+        .env("IMAGED__HTTP__BIND", "127.0.0.1:0")
+        .env("IMAGED__METRICS__BIND", "")
+        .env("IMAGED__LOG__FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let log: serde_json::Value = serde_json::from_str(&line).ok()?;
+            (log["fields"]["message"] == "imaged ready").then(|| log["fields"]["port"].as_u64())?
+        })
+        .expect("the daemon logs its port");
+    std::thread::spawn(move || lines.for_each(drop)); // keep draining the log
+
+    let form = reqwest::multipart::Form::new()
+        .part("upfile", reqwest::multipart::Part::bytes(jpeg(300, 200)).file_name("a.jpg"));
+    let response =
+        reqwest::Client::new().post(format!("http://127.0.0.1:{port}/api/image")).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let started = Instant::now();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "still running 30 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
