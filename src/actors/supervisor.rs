@@ -56,3 +56,97 @@ impl Handler<PollerStopped> for Supervisor {
         ctx.run_later(delay, move |act, ctx| act.start_poller(msg.id, ctx));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicU32, Ordering},
+        },
+        time::Instant,
+    };
+
+    use async_trait::async_trait;
+    use tokio::sync::Semaphore;
+    use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+    use super::*;
+    use crate::{
+        config::Settings,
+        jobs::{Handler as JobHandler, Pipeline, Spec},
+        queue::{Delivery, JobQueue, QueueError, QueueStats, Receipt},
+        startup::Backends,
+    };
+
+    /// A queue whose first `failures` receives fail, as in an outage.
+    struct Outage {
+        failures: u32,
+        calls: AtomicU32,
+        times: std::sync::Mutex<Vec<Instant>>,
+    }
+
+    #[async_trait]
+    impl JobQueue for Outage {
+        async fn send(&self, _: &str) -> Result<(), QueueError> {
+            Ok(())
+        }
+        async fn receive(&self, _: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            self.times.lock().unwrap().push(Instant::now());
+            if call < self.failures {
+                return Err(QueueError::Unavailable(anyhow::anyhow!("queue outage")));
+            }
+            tokio::time::sleep(wait).await;
+            Ok(Vec::new())
+        }
+        async fn delete(&self, _: &Receipt) -> Result<(), QueueError> {
+            Ok(())
+        }
+        async fn set_visibility(&self, _: &Receipt, _: Duration) -> Result<(), QueueError> {
+            Ok(())
+        }
+        async fn stats(&self) -> Result<QueueStats, QueueError> {
+            Ok(QueueStats::default())
+        }
+    }
+
+    #[actix_rt::test]
+    async fn a_failed_poller_is_restarted_after_a_growing_backoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings { data_dir: dir.path().to_path_buf(), ..Settings::default() };
+        let backends = Backends::build(&settings).await.unwrap();
+        let queue = Arc::new(Outage { failures: 3, calls: AtomicU32::new(0), times: Default::default() });
+        let cpu = Arc::new(crate::imaging::CpuPool::new(1).unwrap());
+        let spec = Spec { sizes: vec![64], quality: 80, max_pixels: 1_000_000 };
+        let pipeline = Pipeline::new(backends.blobs, backends.meta, backends.notifier, cpu, spec, 16);
+        let handler = JobHandler {
+            queue: queue.clone(),
+            pipeline: Arc::new(pipeline),
+            visibility: Duration::from_secs(30),
+            max_receives: 5,
+        };
+        let shutdown = CancellationToken::new();
+        let deps = PollerDeps {
+            handler: Arc::new(handler),
+            slots: Arc::new(Semaphore::new(2)),
+            batch_size: 10,
+            wait: Duration::from_millis(50),
+            shutdown: shutdown.clone(),
+            tracker: TaskTracker::new(),
+        };
+        Supervisor::new(deps, 1).start();
+
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while queue.calls.load(Ordering::SeqCst) < 6 {
+            assert!(Instant::now() < deadline, "the poller was not restarted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        shutdown.cancel();
+        let times = queue.times.lock().unwrap().clone();
+        let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps[0] >= Duration::from_millis(500), "first restart waits 0.5 s: {gaps:?}");
+        assert!(gaps[1] >= Duration::from_secs(1), "second waits 1 s: {gaps:?}");
+        assert!(gaps[2] >= Duration::from_secs(2), "third waits 2 s: {gaps:?}");
+    }
+}

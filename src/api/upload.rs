@@ -70,7 +70,14 @@ pub async fn upload(
         last_modified: image.last_modified,
         object_size: image.object_size,
     };
-    state.queue.send(&message::upload_body(&row, &download_link(&req, &state.public_url, id))).await?;
+    let body = message::upload_body(&row, &download_link(&req, &state.public_url, id));
+    if let Err(err) = state.queue.send(&body).await {
+        // Without its message the image would stay pending forever: undo the
+        // upload so the client's retry starts clean.
+        let _ = state.meta.delete_image(id).await;
+        let _ = state.blobs.delete(&row.object_key).await;
+        return Err(err.into());
+    }
     Ok(HttpResponse::Ok().json(json!({ "id": id })))
 }
 
