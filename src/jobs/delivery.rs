@@ -117,3 +117,112 @@ impl Handler {
         stop.drop_guard()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::{
+        config::Settings,
+        db::{JobStatus, NewImage},
+        imaging::CpuPool,
+        jobs::{Spec, message::upload_body},
+        queue::EmbeddedQueue,
+        startup::Backends,
+        storage::{BlobMeta, BlobStore, StoreError},
+    };
+
+    /// A store whose reads take `delay`, as a slow network would.
+    struct Slow {
+        inner: Arc<dyn BlobStore>,
+        delay: Duration,
+    }
+
+    #[async_trait]
+    impl BlobStore for Slow {
+        async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
+            self.inner.put(key, bytes, content_type).await
+        }
+        async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+            tokio::time::sleep(self.delay).await;
+            self.inner.get(key).await
+        }
+        async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
+            self.inner.head(key).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn check(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    /// A handler over real embedded backends, with an image queued.
+    async fn setup(dir: &std::path::Path, visibility: Duration, read_delay: Duration) -> (Handler, Backends, i64) {
+        let settings = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
+        let backends = Backends::build(&settings).await.unwrap();
+        let pool = crate::db::open_local(dir, "").await.unwrap();
+        let queue: Arc<dyn JobQueue> = Arc::new(EmbeddedQueue::new(pool, visibility, 5));
+        let jpeg = {
+            let img = image::RgbImage::from_pixel(300, 200, image::Rgb([10, 200, 30]));
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new(&mut out).encode_image(&img).unwrap();
+            out
+        };
+        let stored = backends.blobs.put("images/x-a.jpg", Bytes::from(jpeg), "binary/octet-stream").await.unwrap();
+        let image = NewImage {
+            object_key: "images/x-a.jpg".into(),
+            object_type: stored.content_type,
+            last_modified: stored.last_modified,
+            object_size: stored.size as i64,
+        };
+        let id = backends.meta.insert_image(&image, None).await.unwrap();
+        let row = backends.meta.image(id).await.unwrap().unwrap();
+        queue.send(&upload_body(&row, "http://h/api/image/file/1")).await.unwrap();
+        let blobs: Arc<dyn BlobStore> = Arc::new(Slow { inner: backends.blobs.clone(), delay: read_delay });
+        let spec = Spec { sizes: vec![64], quality: 80, max_pixels: 1_000_000 };
+        let cpu = Arc::new(CpuPool::new(1).unwrap());
+        let pipeline = Pipeline::new(blobs, backends.meta.clone(), backends.notifier.clone(), cpu, spec, 16);
+        (Handler { queue, pipeline: Arc::new(pipeline), visibility, max_receives: 5 }, backends, id)
+    }
+
+    #[tokio::test]
+    async fn heartbeats_keep_a_long_job_hidden_until_it_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let visibility = Duration::from_secs(2);
+        let (handler, backends, id) = setup(dir.path(), visibility, Duration::from_secs(4)).await;
+        let handler = Arc::new(handler);
+        let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+        let received = Instant::now();
+        let running = tokio::spawn({
+            let handler = handler.clone();
+            async move { handler.handle(delivery, CancellationToken::new()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+        assert!(received.elapsed() > visibility);
+        assert!(handler.queue.receive(1, Duration::ZERO).await.unwrap().is_empty(), "still hidden past its timeout");
+        running.await.unwrap();
+        assert_eq!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
+        let stats = handler.queue.stats().await.unwrap();
+        assert_eq!((stats.depth, stats.in_flight), (0, 0), "deleted once done");
+    }
+
+    #[tokio::test]
+    async fn on_shutdown_an_unstarted_job_hands_its_message_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handler, backends, id) = setup(dir.path(), Duration::from_secs(60), Duration::ZERO).await;
+        let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        handler.handle(delivery, shutdown).await;
+        let again = handler.queue.receive(1, Duration::ZERO).await.unwrap();
+        assert_eq!(again.len(), 1, "visible again at once, not after 60 s");
+        assert_eq!(again[0].receive_count, 2);
+        assert_ne!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
+    }
+}
