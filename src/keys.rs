@@ -10,10 +10,13 @@ pub fn original_key(filename: &str) -> String {
     format!("images/{}-{name}", uuid::Uuid::new_v4())
 }
 
+/// Where variants live; never a source of jobs.
+pub const VARIANT_PREFIX: &str = "thumbnails/";
+
 /// `images/abc-t1.jpg` → `thumbnails/abc-t1.jpg/256.jpg`.
 pub fn variant_key(source_key: &str, size: u32) -> String {
     let name = source_key.strip_prefix("images/").unwrap_or(source_key);
-    format!("thumbnails/{name}/{size}.jpg")
+    format!("{VARIANT_PREFIX}{name}/{size}.jpg")
 }
 
 /// The file name part of a key, as CloudX offers it for download.

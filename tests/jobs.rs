@@ -5,14 +5,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{files_under, jpeg, settings, spawn};
+use common::{api_only, files_under, jpeg, settings, spawn};
 use serde_json::Value;
 
 #[actix_web::test]
 async fn queued_bodies_match_cloudx_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path());
-    s.queue.pollers = 0; // an API-only host: the messages stay on the queue
+    let mut s = api_only(dir.path());
     s.http.public_url = "http://ec2-1-2-3-4.compute.amazonaws.com".into();
     let app = spawn(s).await;
     let id = app.upload_ok("t1.jpg", jpeg(64, 48)).await;
@@ -38,8 +37,7 @@ async fn queued_bodies_match_cloudx_byte_for_byte() {
 #[actix_web::test]
 async fn download_link_defaults_to_the_request_host() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path());
-    s.queue.pollers = 0;
+    let s = api_only(dir.path());
     let app = spawn(s).await;
     let id = app.upload_ok("t1.jpg", jpeg(64, 48)).await;
     let messages = app.backends.queue.receive(1, Duration::ZERO).await.unwrap();
@@ -70,8 +68,7 @@ async fn a_truncated_jpeg_fails_with_a_reason_and_the_daemon_keeps_serving() {
 #[actix_web::test]
 async fn a_redelivered_message_gives_the_same_result_not_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path());
-    s.queue.pollers = 0;
+    let mut s = api_only(dir.path());
     let app = spawn(s.clone()).await;
     let id = app.upload_ok("twice.jpg", jpeg(1200, 800)).await;
     let body = app.backends.queue.receive(1, Duration::ZERO).await.unwrap().remove(0).body;
@@ -101,8 +98,7 @@ async fn a_redelivered_message_gives_the_same_result_not_duplicates() {
 #[actix_web::test]
 async fn data_and_queued_jobs_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path());
-    s.queue.pollers = 0;
+    let mut s = api_only(dir.path());
     let app = spawn(s.clone()).await;
     let id = app.upload_ok("later.jpg", jpeg(640, 480)).await;
     assert_eq!(app.json(&format!("/api/image/{id}/thumbnails")).await["status"], "pending");
@@ -119,8 +115,7 @@ async fn data_and_queued_jobs_survive_a_restart() {
 #[actix_web::test]
 async fn a_received_but_unfinished_job_is_redone_after_the_visibility_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(dir.path());
-    s.queue.pollers = 0;
+    let mut s = api_only(dir.path());
     s.queue.visibility_timeout_secs = 4;
     let app = spawn(s.clone()).await;
     let id = app.upload_ok("crash.jpg", jpeg(640, 480)).await;
@@ -139,5 +134,35 @@ async fn a_received_but_unfinished_job_is_redone_after_the_visibility_timeout() 
     }
     assert_eq!(app.finished(id).await["status"], "done");
     assert!(taken_at.elapsed() >= Duration::from_secs(4), "redone only after the timeout");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_object_announced_by_an_s3_event_gets_a_row_and_thumbnails() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path())).await;
+    let bytes = jpeg(500, 400);
+    let key = "images/from lambda.jpg";
+    app.backends.blobs.put(key, bytes.clone().into(), "image/jpeg").await.unwrap();
+    let event = serde_json::json!({"Records": [{
+        "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "uploads"}, "object": {"key": "images/from+lambda.jpg", "size": bytes.len()}},
+    }]});
+    app.backends.queue.send(&event.to_string()).await.unwrap();
+
+    let mut listed = Value::Null;
+    for _ in 0..300 {
+        listed = app.json("/api/image").await;
+        if !listed.as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed[0]["object_key"], key);
+    assert_eq!(listed[0]["object_size"], bytes.len());
+    let id = listed[0]["id"].as_i64().unwrap();
+    let doc = app.finished(id).await;
+    assert_eq!(doc["status"], "done", "{doc}");
+    assert_eq!(doc["thumbnails"][0]["width"], 128);
     app.stop().await;
 }

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{JobError, Pipeline, message};
+use super::{Job, JobError, Pipeline, message};
 use crate::{
     queue::{Delivery, JobQueue, QueueError},
     telemetry::{JOBS_IN_FLIGHT, JOBS_TOTAL, QUEUE_MESSAGES_TOTAL},
@@ -13,6 +13,14 @@ use crate::{
 
 /// The longest a failing message waits before it is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What becomes of a message once its jobs have run.
+enum Settle {
+    Delete,
+    Retry,
+    /// Hand it back at once: shutdown came before its job started.
+    Release,
+}
 
 pub struct Handler {
     pub queue: Arc<dyn JobQueue>,
@@ -33,8 +41,8 @@ impl Handler {
     }
 
     async fn handle_inner(&self, delivery: &Delivery, shutdown: &CancellationToken) {
-        let job = match message::parse(&delivery.body) {
-            Ok(job) => job,
+        let jobs = match message::parse(&delivery.body) {
+            Ok(jobs) => jobs,
             Err(reason) => {
                 // Not deleted: after max_receives it lands in the dead letters,
                 // where an operator can read it.
@@ -44,37 +52,49 @@ impl Handler {
             }
         };
         let heartbeat = self.heartbeat(delivery);
-        let result = self.pipeline.run(&job, shutdown).await;
+        let settle = self.run_jobs(&jobs, delivery, shutdown).await;
         drop(heartbeat);
-        match result {
-            Ok(outcome) => {
-                metrics::counter!(JOBS_TOTAL, "outcome" => outcome.label()).increment(1);
-                self.delete(delivery).await;
-            }
-            Err(JobError::Abort(reason)) => {
-                tracing::warn!(key = %job.object_key, reason, "job aborted");
-                metrics::counter!(JOBS_TOTAL, "outcome" => "failed").increment(1);
-                self.delete(delivery).await;
-            }
-            Err(JobError::Released) => {
-                metrics::counter!(JOBS_TOTAL, "outcome" => "released").increment(1);
+        match settle {
+            Settle::Delete => self.delete(delivery).await,
+            Settle::Release => {
                 count_message("released");
                 if let Err(err) = self.queue.set_visibility(&delivery.receipt, Duration::ZERO).await {
                     tracing::warn!(error = %err, "could not release a message; it reappears after its timeout");
                 }
             }
-            Err(JobError::Retry(err)) => {
-                metrics::counter!(JOBS_TOTAL, "outcome" => "retry").increment(1);
-                tracing::warn!(key = %job.object_key, error = %err, attempt = delivery.receive_count, "job will be retried");
-                if delivery.receive_count >= self.max_receives {
-                    let reason = format!("gave up after {} attempts: {err:#}", delivery.receive_count);
-                    if let Err(err) = self.pipeline.fail(&job, &reason).await {
-                        tracing::error!(error = %err, "could not record the failure");
-                    }
-                }
-                self.retry_later(delivery).await;
-            }
+            Settle::Retry => self.retry_later(delivery).await,
         }
+    }
+
+    /// Runs a message's jobs in order; the first that must be retried or
+    /// released decides for the whole message (the others are idempotent).
+    async fn run_jobs(&self, jobs: &[Job], delivery: &Delivery, shutdown: &CancellationToken) -> Settle {
+        for job in jobs {
+            let outcome = match self.pipeline.run(job, shutdown).await {
+                Ok(outcome) => outcome.label(),
+                Err(JobError::Abort(reason)) => {
+                    tracing::warn!(key = %job.object_key, reason, "job aborted");
+                    "failed"
+                }
+                Err(JobError::Released) => {
+                    metrics::counter!(JOBS_TOTAL, "outcome" => "released").increment(1);
+                    return Settle::Release;
+                }
+                Err(JobError::Retry(err)) => {
+                    metrics::counter!(JOBS_TOTAL, "outcome" => "retry").increment(1);
+                    tracing::warn!(key = %job.object_key, error = %err, attempt = delivery.receive_count, "job will be retried");
+                    if delivery.receive_count >= self.max_receives {
+                        let reason = format!("gave up after {} attempts: {err:#}", delivery.receive_count);
+                        if let Err(err) = self.pipeline.fail(job, &reason).await {
+                            tracing::error!(error = %err, "could not record the failure");
+                        }
+                    }
+                    return Settle::Retry;
+                }
+            };
+            metrics::counter!(JOBS_TOTAL, "outcome" => outcome).increment(1);
+        }
+        Settle::Delete
     }
 
     async fn delete(&self, delivery: &Delivery) {

@@ -1,5 +1,7 @@
 //! Queue bodies. imaged writes, and reads, the CloudX plain-text body byte
-//! for byte, so it can share a queue with a CloudX app in both directions.
+//! for byte, so it can share a queue with a CloudX app in both directions;
+//! it also reads the JSON events other pipelines put on their queues
+//! (`events`).
 
 use chrono::NaiveDateTime;
 
@@ -18,8 +20,9 @@ pub enum Event {
 pub struct Job {
     pub event: Event,
     pub object_key: String,
-    /// The text the notice publishes (CloudX publishes the body itself).
-    pub notice: String,
+    /// The text the notice publishes: for a CloudX body the body itself, as
+    /// CloudX does; events from other pipelines had no notices and get none.
+    pub notice: Option<String>,
 }
 
 /// The body CloudX sends after an upload: six lines, no trailing newline.
@@ -50,8 +53,18 @@ fn python_datetime(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// Turns a body into a job, or says why it is not one.
-pub fn parse(body: &str) -> Result<Job, String> {
+/// Turns a body into its jobs (an S3 event may carry several, a test event
+/// none), or says why it holds none.
+pub fn parse(body: &str) -> Result<Vec<Job>, String> {
+    if is_json(body) { super::events::parse(body) } else { parse_text(body).map(|job| vec![job]) }
+}
+
+pub(super) fn is_json(body: &str) -> bool {
+    body.trim_start().starts_with('{')
+}
+
+/// The CloudX plain-text body.
+fn parse_text(body: &str) -> Result<Job, String> {
     let field = |name: &str| {
         body.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
@@ -65,7 +78,7 @@ pub fn parse(body: &str) -> Result<Job, String> {
         None => return Err("not a CloudX image message: no event_type line".into()),
     };
     let object_key = field("object_key").filter(|k| !k.is_empty()).ok_or("message has no object_key")?;
-    Ok(Job { event, object_key, notice: body.to_owned() })
+    Ok(Job { event, object_key, notice: Some(body.to_owned()) })
 }
 
 #[cfg(test)]
@@ -101,11 +114,11 @@ mod tests {
     #[test]
     fn parses_what_it_writes() {
         let body = upload_body(&row(), "http://h/api/image/file/1");
-        let job = parse(&body).unwrap();
+        let job = parse(&body).unwrap().remove(0);
         assert_eq!((job.event, job.object_key.as_str()), (Event::Upload, row().object_key.as_str()));
-        assert_eq!(job.notice, body);
-        assert_eq!(parse(&delete_body(&row())).unwrap().event, Event::Delete);
-        assert_eq!(parse("event_type: upload\r\nobject_key: images/a.jpg\r\n").unwrap().object_key, "images/a.jpg");
+        assert_eq!(job.notice, Some(body));
+        assert_eq!(parse(&delete_body(&row())).unwrap()[0].event, Event::Delete);
+        assert_eq!(parse("event_type: upload\r\nobject_key: images/a.jpg\r\n").unwrap()[0].object_key, "images/a.jpg");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod delivery;
 mod error;
+mod events;
 pub mod message;
 mod pipeline;
 

@@ -88,8 +88,8 @@ impl Pipeline {
             Event::Upload => self.upload(job, shutdown).await?,
             Event::Delete => self.forget(&job.object_key).await?,
         };
-        if outcome != Outcome::Failed {
-            self.notify(&job.notice).await?;
+        if let (Some(notice), true) = (&job.notice, outcome != Outcome::Failed) {
+            self.notify(notice).await?;
         }
         Ok(outcome)
     }
@@ -102,7 +102,10 @@ impl Pipeline {
             let state = JobState { status: JobStatus::Failed, error: Some(reason.to_owned()), content_type: None };
             self.meta.set_job(image.id, &state).await?;
         }
-        self.notify(&format!("{}\nthumbnail_error: {reason}", job.notice)).await
+        match &job.notice {
+            Some(notice) => self.notify(&format!("{notice}\nthumbnail_error: {reason}")).await,
+            None => Ok(()),
+        }
     }
 
     async fn upload(&self, job: &Job, shutdown: &CancellationToken) -> Result<Outcome, JobError> {

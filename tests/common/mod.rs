@@ -29,6 +29,13 @@ pub fn settings(dir: &Path) -> Settings {
     s
 }
 
+/// Settings for an API-only host: no pollers, so messages stay queued.
+pub fn api_only(dir: &Path) -> Settings {
+    let mut s = settings(dir);
+    s.queue.pollers = 0;
+    s
+}
+
 pub async fn spawn(settings: Settings) -> TestApp {
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
