@@ -178,9 +178,12 @@ async fn swagger_ui_openapi_health_and_metrics() {
             "/notification",
             "/notification/{email_address}",
             "/stats",
+            "/healthz",
+            "/readyz",
         ] {
             assert!(paths.contains_key(path), "{doc} lacks {path}");
         }
+        assert_eq!(spec["paths"]["/healthz"]["get"]["servers"][0]["url"], "/", "{}", spec["paths"]["/healthz"]);
         assert_eq!(spec["servers"][0]["url"], "/api");
     }
 

@@ -11,11 +11,15 @@ use super::{ApiError, AppState};
 use crate::queue::QueueStats;
 
 /// The process is up and serving.
+#[utoipa::path(get, path = "/healthz", tag = "health", servers((url = "/")),
+    responses((status = 200, description = "alive")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// Every backend answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", servers((url = "/")),
+    responses((status = 200, description = "ready"), (status = 503, description = "a backend is unreachable")))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let mut failures = BTreeMap::new();
     if let Err(err) = state.meta.check().await {

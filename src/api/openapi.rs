@@ -1,5 +1,6 @@
 //! The OpenAPI document (paths relative to the `/api` base, as CloudX's
-//! swagger.yml has them) and Swagger UI, with its assets compiled in.
+//! swagger.yml has them; the health probes, which live at the root, say
+//! so with a server of their own) and Swagger UI, its assets compiled in.
 
 use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
@@ -15,7 +16,7 @@ use super::{file, health, image, notification, thumbnails, upload};
         image::list, upload::upload, image::get, image::delete, file::download,
         thumbnails::status, file::thumbnail,
         notification::list, notification::subscribe, notification::unsubscribe,
-        health::stats,
+        health::stats, health::healthz, health::readyz,
     )
 )]
 pub struct ApiDoc;
