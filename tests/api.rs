@@ -202,3 +202,26 @@ async fn swagger_ui_openapi_health_and_metrics() {
     assert!(metrics.contains("route=\"/api/image\""), "HTTP requests labelled by route pattern");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn concurrent_uploads_and_deletes_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path())).await;
+    for _round in 0..3 {
+        let names: Vec<String> = (0..12).map(|i| format!("p{i}.png")).collect();
+        let uploads = names.iter().zip(40..).map(|(name, width)| app.upload(name, png(width, 30)));
+        let mut ids = Vec::new();
+        for response in futures_util::future::join_all(uploads).await {
+            assert_eq!(response.status(), 200, "{:?}", response.text().await);
+            ids.push(response.json::<Value>().await.unwrap()["id"].as_i64().unwrap());
+        }
+        // Delete while their jobs run: API writes and job writes interleave.
+        let paths: Vec<String> = ids.iter().map(|id| format!("/api/image/{id}")).collect();
+        let deletes = paths.iter().map(|path| app.delete(path));
+        for response in futures_util::future::join_all(deletes).await {
+            assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        }
+    }
+    assert_eq!(app.json("/api/image").await, serde_json::json!([]));
+    app.stop().await;
+}

@@ -3,7 +3,8 @@
 //! requests, and the raw text `Image is not found!` on the file route.
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::{db::DbError, notify::NotifyError, queue::QueueError, storage::StoreError};
 
@@ -65,13 +66,23 @@ impl ResponseError for ApiError {
 }
 
 /// An RFC 7807 body, as connexion writes it.
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    detail: String,
+    status: u16,
+    title: String,
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    kind: String,
+}
+
 pub fn problem(status: StatusCode, detail: &str) -> HttpResponse {
-    HttpResponse::build(status).content_type("application/problem+json").json(json!({
-        "detail": detail,
-        "status": status.as_u16(),
-        "title": status.canonical_reason().unwrap_or_default(),
-        "type": "about:blank",
-    }))
+    HttpResponse::build(status).content_type("application/problem+json").json(Problem {
+        detail: detail.to_owned(),
+        status: status.as_u16(),
+        title: status.canonical_reason().unwrap_or_default().to_owned(),
+        kind: "about:blank".to_owned(),
+    })
 }
 
 fn unavailable(err: impl std::fmt::Display) -> ApiError {

@@ -6,14 +6,15 @@ use actix_web::{
     web,
 };
 
-use super::{ApiError, AppState, image::image_id};
+use super::{ApiError, AppState, error::Problem, image::image_id};
 use crate::keys;
 
 /// The original, with CloudX's headers: `image/<extension>` and an
 /// attachment named after the key.
 #[utoipa::path(get, path = "/image/file/{id}", tag = "image", params(("id" = u64, Path)),
     responses((status = 200, description = "the uploaded bytes", content_type = "image/*"),
-        (status = 404, description = "Image is not found!")))]
+        (status = 404, description = "Image is not found! (plain text); a problem document when the id is not an integer",
+        content(("image/*", example = "Image is not found!"), (Problem = "application/problem+json")))))]
 pub async fn download(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::FileNotFound)?;
     let bytes = state.blobs.get(&row.object_key).await?;
@@ -56,7 +57,8 @@ fn attachment(name: &str) -> String {
 #[utoipa::path(get, path = "/image/{id}/thumbnail/{size}", tag = "thumbnails",
     params(("id" = u64, Path), ("size" = u32, Path, description = "one of processing.sizes")),
     responses((status = 200, description = "the JPEG", content_type = "image/jpeg"),
-        (status = 404, body = String, example = json!("Thumbnail not found!"))))]
+        (status = 404, description = "not found; a problem document when the id is not an integer",
+        content((String = "application/json", example = json!("Thumbnail not found!")), (Problem = "application/problem+json")))))]
 pub async fn thumbnail(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

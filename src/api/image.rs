@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, error::Problem};
 use crate::{db::ImageRow, jobs::message};
 
 /// An `images` row as CloudX renders it (keys in its sorted order).
@@ -44,7 +44,8 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 #[utoipa::path(get, path = "/image/{id}", tag = "image", params(("id" = u64, Path)),
-    responses((status = 200, body = ImageJson), (status = 404, body = String, example = json!("Image not found!"))))]
+    responses((status = 200, body = ImageJson), (status = 404, description = "not found; a problem document when the id is not an integer",
+        content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::ImageNotFound)?;
     Ok(HttpResponse::Ok().json(ImageJson::from(row)))
@@ -53,7 +54,9 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<Ht
 /// Removes the row, the original and its thumbnails, then queues the
 /// CloudX delete message.
 #[utoipa::path(delete, path = "/image/{id}", tag = "image", params(("id" = u64, Path)),
-    responses((status = 200, body = String), (status = 404, body = String, example = json!("Image not found!"))))]
+    responses((status = 200, content((String = "application/json", example = json!("Image deleted.")))),
+        (status = 404, description = "not found; a problem document when the id is not an integer",
+        content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::ImageNotFound)?;
     state.blobs.delete(&row.object_key).await?;

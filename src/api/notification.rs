@@ -19,8 +19,8 @@ fn address(email: &str) -> Result<&str, ApiError> {
 
 #[utoipa::path(post, path = "/notification/{email_address}", tag = "notification",
     params(("email_address" = String, Path)),
-    responses((status = 200, body = String, example = json!("Successfully subscribed.")),
-        (status = 400, body = String, example = json!("Invalid e-mail address!"))))]
+    responses((status = 200, content((String = "application/json", example = json!("Successfully subscribed.")))),
+        (status = 400, content((String = "application/json", example = json!("Invalid e-mail address!"))))))]
 pub async fn subscribe(state: web::Data<AppState>, email: web::Path<String>) -> Result<HttpResponse, ApiError> {
     state.notifier.subscribe(address(&email)?).await?;
     Ok(HttpResponse::Ok().json("Successfully subscribed."))
@@ -28,9 +28,9 @@ pub async fn subscribe(state: web::Data<AppState>, email: web::Path<String>) -> 
 
 #[utoipa::path(delete, path = "/notification/{email_address}", tag = "notification",
     params(("email_address" = String, Path)),
-    responses((status = 200, body = String, example = json!("Successfully unsubscribed.")),
-        (status = 404, body = String, example = json!("Subscription is not found!")),
-        (status = 412, body = String, example = json!("Subscription is still pending!"))))]
+    responses((status = 200, content((String = "application/json", example = json!("Successfully unsubscribed.")))),
+        (status = 404, content((String = "application/json", example = json!("Subscription is not found!")))),
+        (status = 412, content((String = "application/json", example = json!("Subscription is still pending!"))))))]
 pub async fn unsubscribe(state: web::Data<AppState>, email: web::Path<String>) -> Result<HttpResponse, ApiError> {
     state.notifier.unsubscribe(&email).await?;
     Ok(HttpResponse::Ok().json("Successfully unsubscribed."))

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState, image::image_id};
+use super::{ApiError, AppState, error::Problem, image::image_id};
 use crate::db::{JobStatus, VariantRow};
 
 #[derive(Serialize, ToSchema)]
@@ -35,7 +35,8 @@ impl From<VariantRow> for ThumbnailJson {
 }
 
 #[utoipa::path(get, path = "/image/{id}/thumbnails", tag = "thumbnails", params(("id" = u64, Path)),
-    responses((status = 200, body = ThumbnailsDoc), (status = 404, body = String, example = json!("Image not found!"))))]
+    responses((status = 200, body = ThumbnailsDoc), (status = 404, description = "not found; a problem document when the id is not an integer",
+        content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn status(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = image_id(&id)?;
     state.meta.image(id).await?.ok_or(ApiError::ImageNotFound)?;

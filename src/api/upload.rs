@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, error::Problem};
 use crate::{
     db::{ImageRow, NewImage},
     imaging::{self, SUPPORTED},
@@ -40,9 +40,9 @@ struct Upfile {
 
 #[utoipa::path(post, path = "/image", tag = "image",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    responses((status = 200, body = Uploaded), (status = 400, description = "no upfile, or it is empty"),
-        (status = 413, description = "larger than processing.max_upload_bytes"),
-        (status = 415, description = "not a supported image; nothing stored")))]
+    responses((status = 200, body = Uploaded), (status = 400, description = "no upfile, or it is empty", content((Problem = "application/problem+json"))),
+        (status = 413, description = "larger than processing.max_upload_bytes", content((Problem = "application/problem+json"))),
+        (status = 415, description = "not a supported image; nothing stored", content((Problem = "application/problem+json")))))]
 pub async fn upload(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-pub use sqlite::{SqliteRepo, open_local};
+pub use sqlite::{SqliteRepo, open_local, write_tx};
 
 /// Every database error is taken as transient: the job is retried.
 #[derive(Debug, thiserror::Error)]

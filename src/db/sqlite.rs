@@ -33,6 +33,14 @@ pub async fn open_local(data_dir: &Path, url: &str) -> anyhow::Result<SqlitePool
     Ok(pool)
 }
 
+/// A transaction that takes the write lock at once. A deferred one that
+/// reads first fails with "database is locked" (without waiting) when it
+/// tries to write after another connection has: `BEGIN IMMEDIATE` waits
+/// its turn under the busy timeout instead.
+pub async fn write_tx(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 pub struct SqliteRepo {
     pool: SqlitePool,
 }
@@ -48,7 +56,7 @@ const IMAGE_COLUMNS: &str = "id, object_key, object_type, last_modified, object_
 #[async_trait]
 impl MetaRepo for SqliteRepo {
     async fn insert_image(&self, image: &NewImage, content_type: Option<&str>) -> Result<i64, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         let id =
             sqlx::query("INSERT INTO images (object_key, object_type, last_modified, object_size) VALUES (?, ?, ?, ?)")
                 .bind(&image.object_key)
@@ -86,7 +94,7 @@ impl MetaRepo for SqliteRepo {
     }
 
     async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         let variants = sqlx::query_as(
             "SELECT size, width, height, object_key, object_size FROM variants WHERE image_id = ? ORDER BY size",
         )
@@ -129,7 +137,7 @@ impl MetaRepo for SqliteRepo {
     }
 
     async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<bool, DbError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = write_tx(&self.pool).await?;
         let exists = sqlx::query("SELECT 1 FROM images WHERE id = ?").bind(image_id).fetch_optional(&mut *tx).await?;
         if exists.is_none() {
             return Ok(false);

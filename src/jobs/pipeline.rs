@@ -88,7 +88,9 @@ impl Pipeline {
             Event::Upload => self.upload(job, shutdown).await?,
             Event::Delete => self.forget(&job.object_key).await?,
         };
-        if let (Some(notice), true) = (&job.notice, outcome != Outcome::Failed) {
+        if outcome != Outcome::Failed
+            && let Some(notice) = &job.notice
+        {
             self.notify(notice).await?;
         }
         Ok(outcome)

@@ -31,7 +31,7 @@ impl EmbeddedQueue {
     /// Moves exhausted messages to the dead letters, then claims up to `max`.
     async fn claim(&self, max: usize) -> Result<Vec<Delivery>, sqlx::Error> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::write_tx(&self.pool).await?;
         sqlx::query(
             "INSERT INTO queue_dead_letters (id, body, sent_at, receive_count, dead_at)
              SELECT id, body, sent_at, receive_count, ? FROM queue_messages WHERE visible_at <= ? AND receive_count >= ?",
