@@ -58,6 +58,15 @@ fn check_config_names_the_bad_key() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("processing.sizes"));
 }
 
+#[test]
+fn migrate_creates_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        Command::new(BIN).current_dir(dir.path()).arg("migrate").env("IMAGED__DATA_DIR", "state").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(dir.path().join("state/imaged.db").is_file());
+}
+
 #[actix_web::test]
 async fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,12 +6,11 @@ use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, error::Problem};
 use crate::{
-    db::{ImageRow, NewImage},
+    db::NewImage,
     imaging::{self, SUPPORTED},
     jobs::message,
     keys,
@@ -63,13 +62,7 @@ pub async fn upload(
         object_size: stored.size as i64,
     };
     let id = state.meta.insert_image(&image, Some(kind.mime())).await?;
-    let row = ImageRow {
-        id,
-        object_key: image.object_key,
-        object_type: image.object_type,
-        last_modified: image.last_modified,
-        object_size: image.object_size,
-    };
+    let row = image.into_row(id);
     let body = message::upload_body(&row, &download_link(&req, &state.public_url, id));
     if let Err(err) = state.queue.send(&body).await {
         // Without its message the image would stay pending forever: undo the
@@ -78,7 +71,7 @@ pub async fn upload(
         let _ = state.blobs.delete(&row.object_key).await;
         return Err(err.into());
     }
-    Ok(HttpResponse::Ok().json(json!({ "id": id })))
+    Ok(HttpResponse::Ok().json(Uploaded { id }))
 }
 
 async fn read_upfile(mut payload: Multipart, limit: usize) -> Result<Upfile, ApiError> {

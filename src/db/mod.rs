@@ -32,6 +32,14 @@ pub struct NewImage {
     pub object_size: i64,
 }
 
+impl NewImage {
+    /// The row this becomes once inserted as `id`.
+    pub fn into_row(self, id: i64) -> ImageRow {
+        let Self { object_key, object_type, last_modified, object_size } = self;
+        ImageRow { id, object_key, object_type, last_modified, object_size }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
