@@ -247,14 +247,20 @@ impl Settings {
         if p.pixel_budget_mp == 0 {
             return invalid("processing.pixel_budget_mp", "must be at least 1");
         }
-        if p.max_pixels == 0 || p.max_upload_bytes == 0 {
-            return invalid("processing.max_pixels", "limits must be above 0");
+        if p.max_pixels == 0 {
+            return invalid("processing.max_pixels", "must be at least 1");
+        }
+        if p.max_upload_bytes == 0 {
+            return invalid("processing.max_upload_bytes", "must be at least 1");
         }
         if self.queue.batch_size == 0 || self.queue.batch_size > 10 {
             return invalid("queue.batch_size", "expected 1..=10 (the SQS maximum)");
         }
-        if self.queue.visibility_timeout_secs < 3 || self.queue.max_receives == 0 {
-            return invalid("queue.visibility_timeout_secs", "expected at least 3 s and max_receives ≥ 1");
+        if self.queue.visibility_timeout_secs < 3 {
+            return invalid("queue.visibility_timeout_secs", "expected at least 3 (heartbeats come every third of it)");
+        }
+        if self.queue.max_receives == 0 {
+            return invalid("queue.max_receives", "must be at least 1");
         }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return invalid("log.format", "expected \"text\" or \"json\"");
@@ -349,8 +355,14 @@ mod tests {
         let typo = write(dir.path(), "typo.toml", "[processing]\nqualty = 80\n");
         let err = Settings::load_from(&missing, Some(&typo), env(&[])).unwrap_err();
         assert!(err.to_string().contains("qualty"), "{err}");
-        let err = Settings::load_from(&missing, None, env(&[("IMAGED__QUEUE__BACKEND", "kafka")])).unwrap_err();
-        assert!(err.to_string().contains("queue.backend"), "{err}");
+        for (var, value, key) in [
+            ("IMAGED__QUEUE__BACKEND", "kafka", "queue.backend"),
+            ("IMAGED__QUEUE__MAX_RECEIVES", "0", "queue.max_receives"),
+            ("IMAGED__PROCESSING__MAX_UPLOAD_BYTES", "0", "processing.max_upload_bytes"),
+        ] {
+            let err = Settings::load_from(&missing, None, env(&[(var, value)])).unwrap_err();
+            assert!(err.to_string().contains(key), "{err}");
+        }
     }
 
     #[test]
