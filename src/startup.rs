@@ -159,25 +159,9 @@ fn start_pollers(
     shutdown: &CancellationToken,
     jobs: &TaskTracker,
 ) -> anyhow::Result<()> {
-    let p = &settings.processing;
-    let cpu = Arc::new(CpuPool::new(p.workers)?);
+    let handler = job_handler(settings, backends)?;
     // Two jobs per core keep the CPU busy while others wait on I/O.
-    let slots = Arc::new(Semaphore::new(cpu.threads() * 2));
-    let spec = Spec { sizes: p.sizes.clone(), quality: p.quality, max_pixels: p.max_pixels };
-    let pipeline = Pipeline::new(
-        backends.blobs.clone(),
-        backends.meta.clone(),
-        backends.notifier.clone(),
-        cpu,
-        spec,
-        p.pixel_budget_mp,
-    );
-    let handler = Handler {
-        queue: backends.queue.clone(),
-        pipeline: Arc::new(pipeline),
-        visibility: Duration::from_secs(settings.queue.visibility_timeout_secs),
-        max_receives: settings.queue.max_receives,
-    };
+    let slots = Arc::new(Semaphore::new(handler.pipeline.cpu.threads() * 2));
     let deps = PollerDeps {
         handler: Arc::new(handler),
         slots,
@@ -190,6 +174,27 @@ fn start_pollers(
         Supervisor::new(deps, settings.queue.pollers).start();
     }
     Ok(())
+}
+
+/// The job handler over these backends: the pipeline, its CPU pool and
+/// pixel budget, and the queue settings it retries and heartbeats with.
+pub fn job_handler(settings: &Settings, backends: &Backends) -> anyhow::Result<Handler> {
+    let p = &settings.processing;
+    let spec = Spec { sizes: p.sizes.clone(), quality: p.quality, max_pixels: p.max_pixels };
+    let pipeline = Pipeline::new(
+        backends.blobs.clone(),
+        backends.meta.clone(),
+        backends.notifier.clone(),
+        Arc::new(CpuPool::new(p.workers)?),
+        spec,
+        p.pixel_budget_mp,
+    );
+    Ok(Handler {
+        queue: backends.queue.clone(),
+        pipeline: Arc::new(pipeline),
+        visibility: Duration::from_secs(settings.queue.visibility_timeout_secs),
+        max_receives: settings.queue.max_receives,
+    })
 }
 
 /// Prometheus text on its own listener, so scraping never competes with

@@ -74,9 +74,8 @@ mod tests {
     use super::*;
     use crate::{
         config::Settings,
-        jobs::{Handler as JobHandler, Pipeline, Spec},
         queue::{Delivery, JobQueue, QueueError, QueueStats, Receipt},
-        startup::Backends,
+        startup::{Backends, job_handler},
     };
 
     /// A queue whose first `failures` receives fail, as in an outage.
@@ -114,18 +113,12 @@ mod tests {
     #[actix_rt::test]
     async fn a_failed_poller_is_restarted_after_a_growing_backoff() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = Settings { data_dir: dir.path().to_path_buf(), ..Settings::default() };
-        let backends = Backends::build(&settings).await.unwrap();
+        let mut settings = Settings { data_dir: dir.path().to_path_buf(), ..Settings::default() };
+        settings.processing.workers = 1;
+        let mut backends = Backends::build(&settings).await.unwrap();
         let queue = Arc::new(Outage { failures: 3, calls: AtomicU32::new(0), times: Default::default() });
-        let cpu = Arc::new(crate::imaging::CpuPool::new(1).unwrap());
-        let spec = Spec { sizes: vec![64], quality: 80, max_pixels: 1_000_000 };
-        let pipeline = Pipeline::new(backends.blobs, backends.meta, backends.notifier, cpu, spec, 16);
-        let handler = JobHandler {
-            queue: queue.clone(),
-            pipeline: Arc::new(pipeline),
-            visibility: Duration::from_secs(30),
-            max_receives: 5,
-        };
+        backends.queue = queue.clone();
+        let handler = job_handler(&settings, &backends).unwrap();
         let shutdown = CancellationToken::new();
         let deps = PollerDeps {
             handler: Arc::new(handler),

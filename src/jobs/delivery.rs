@@ -149,10 +149,8 @@ mod tests {
     use crate::{
         config::Settings,
         db::{JobStatus, NewImage},
-        imaging::CpuPool,
-        jobs::{Spec, message::upload_body},
-        queue::EmbeddedQueue,
-        startup::Backends,
+        jobs::message::upload_body,
+        startup::{Backends, job_handler},
         storage::{BlobMeta, BlobStore, StoreError},
     };
 
@@ -182,12 +180,13 @@ mod tests {
         }
     }
 
-    /// A handler over real embedded backends, with an image queued.
-    async fn setup(dir: &std::path::Path, visibility: Duration, read_delay: Duration) -> (Handler, Backends, i64) {
-        let settings = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
-        let backends = Backends::build(&settings).await.unwrap();
-        let pool = crate::db::open_local(dir, "").await.unwrap();
-        let queue: Arc<dyn JobQueue> = Arc::new(EmbeddedQueue::new(pool, visibility, 5));
+    /// The daemon's handler over the embedded backends, reading blobs with
+    /// `read_delay`, and one image queued.
+    async fn setup(dir: &std::path::Path, visibility_secs: u64, read_delay: Duration) -> (Handler, Backends, i64) {
+        let mut settings = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
+        settings.queue.visibility_timeout_secs = visibility_secs;
+        settings.processing.workers = 1;
+        let mut backends = Backends::build(&settings).await.unwrap();
         let jpeg = {
             let img = image::RgbImage::from_pixel(300, 200, image::Rgb([10, 200, 30]));
             let mut out = Vec::new();
@@ -202,20 +201,16 @@ mod tests {
             object_size: stored.size as i64,
         };
         let id = backends.meta.insert_image(&image, None).await.unwrap();
-        let row = backends.meta.image(id).await.unwrap().unwrap();
-        queue.send(&upload_body(&row, "http://h/api/image/file/1")).await.unwrap();
-        let blobs: Arc<dyn BlobStore> = Arc::new(Slow { inner: backends.blobs.clone(), delay: read_delay });
-        let spec = Spec { sizes: vec![64], quality: 80, max_pixels: 1_000_000 };
-        let cpu = Arc::new(CpuPool::new(1).unwrap());
-        let pipeline = Pipeline::new(blobs, backends.meta.clone(), backends.notifier.clone(), cpu, spec, 16);
-        (Handler { queue, pipeline: Arc::new(pipeline), visibility, max_receives: 5 }, backends, id)
+        backends.queue.send(&upload_body(&image.into_row(id), "http://h/api/image/file/1")).await.unwrap();
+        backends.blobs = Arc::new(Slow { inner: backends.blobs.clone(), delay: read_delay });
+        (job_handler(&settings, &backends).unwrap(), backends, id)
     }
 
     #[tokio::test]
     async fn heartbeats_keep_a_long_job_hidden_until_it_is_done() {
         let dir = tempfile::tempdir().unwrap();
         let visibility = Duration::from_secs(2);
-        let (handler, backends, id) = setup(dir.path(), visibility, Duration::from_secs(4)).await;
+        let (handler, backends, id) = setup(dir.path(), visibility.as_secs(), Duration::from_secs(4)).await;
         let handler = Arc::new(handler);
         let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
         let received = Instant::now();
@@ -235,7 +230,7 @@ mod tests {
     #[tokio::test]
     async fn on_shutdown_an_unstarted_job_hands_its_message_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (handler, backends, id) = setup(dir.path(), Duration::from_secs(60), Duration::ZERO).await;
+        let (handler, backends, id) = setup(dir.path(), 60, Duration::ZERO).await;
         let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
         let shutdown = CancellationToken::new();
         shutdown.cancel();
