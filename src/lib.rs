@@ -10,11 +10,13 @@
 //! - `jobs`      queue messages, the job pipeline, retry-or-abort errors
 //! - `imaging`   the resize core (probe, decode, resize, encode) and its CPU pool
 //! - `keys`      object keys of originals and variants
+//! - `aws`       the SDK configuration, Secrets Manager and EC2 metadata lookups
 //! - the seams, each a trait with one file per backend:
 //!   `storage` (`BlobStore`), `db` (`MetaRepo`), `queue` (`JobQueue`), `notify` (`Notifier`)
 
 pub mod actors;
 pub mod api;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod db;

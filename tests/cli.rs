@@ -2,13 +2,9 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::process::Command;
 
-use common::jpeg;
+use common::{Daemon, jpeg};
 
 const BIN: &str = env!("CARGO_BIN_EXE_imaged");
 
@@ -70,41 +66,11 @@ fn migrate_creates_the_database() {
 #[actix_web::test]
 async fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
-        .env("IMAGED__DATA_DIR", dir.path())
-        .env("IMAGED__HTTP__BIND", "127.0.0.1:0")
-        .env("IMAGED__METRICS__BIND", "")
-        .env("IMAGED__LOG__FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let port = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            let log: serde_json::Value = serde_json::from_str(&line).ok()?;
-            (log["fields"]["message"] == "imaged ready").then(|| log["fields"]["port"].as_u64())?
-        })
-        .expect("the daemon logs its port");
-    std::thread::spawn(move || lines.for_each(drop)); // keep draining the log
-
+    let mut daemon = Daemon::start(dir.path(), &[]);
     let form = reqwest::multipart::Form::new()
         .part("upfile", reqwest::multipart::Part::bytes(jpeg(300, 200)).file_name("a.jpg"));
-    let response =
-        reqwest::Client::new().post(format!("http://127.0.0.1:{port}/api/image")).multipart(form).send().await.unwrap();
+    let response = reqwest::Client::new().post(daemon.url("/api/image")).multipart(form).send().await.unwrap();
     assert_eq!(response.status(), 200);
-
-    let started = Instant::now();
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "still running 30 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = daemon.stop();
     assert!(status.success(), "{status}");
 }

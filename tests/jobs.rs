@@ -5,13 +5,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{api_only, files_under, jpeg, settings, spawn};
+use common::{api_only, jpeg, settings, spawn};
 use serde_json::Value;
 
 #[actix_web::test]
 async fn queued_bodies_match_cloudx_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = api_only(dir.path());
+    let mut s = api_only(dir.path()).await;
     s.http.public_url = "http://ec2-1-2-3-4.compute.amazonaws.com".into();
     let app = spawn(s).await;
     let id = app.upload_ok("t1.jpg", jpeg(64, 48)).await;
@@ -35,11 +35,24 @@ async fn queued_bodies_match_cloudx_byte_for_byte() {
 }
 
 #[actix_web::test]
-async fn download_link_defaults_to_the_request_host() {
+async fn download_links_off_ec2_use_the_listen_address_never_client_headers() {
     let dir = tempfile::tempdir().unwrap();
-    let s = api_only(dir.path());
+    let s = api_only(dir.path()).await;
     let app = spawn(s).await;
-    let id = app.upload_ok("t1.jpg", jpeg(64, 48)).await;
+    let form = reqwest::multipart::Form::new()
+        .part("upfile", reqwest::multipart::Part::bytes(jpeg(64, 48)).file_name("t1.jpg"));
+    let response = app
+        .client
+        .post(app.url("/api/image"))
+        .header("Host", "evil.example")
+        .header("X-Forwarded-Host", "evil.example")
+        .header("Forwarded", "host=evil.example;proto=https")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
     let messages = app.backends.queue.receive(1, Duration::ZERO).await.unwrap();
     let link = messages[0].body.lines().last().unwrap();
     assert_eq!(link, format!("download_link: {}/api/image/file/{id}", app.address));
@@ -49,7 +62,7 @@ async fn download_link_defaults_to_the_request_host() {
 #[actix_web::test]
 async fn a_truncated_jpeg_fails_with_a_reason_and_the_daemon_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn(settings(dir.path())).await;
+    let app = spawn(settings(dir.path()).await).await;
     let whole = jpeg(800, 600);
     let broken = whole[..whole.len() / 3].to_vec();
     let id = app.upload_ok("broken.jpg", broken).await;
@@ -68,10 +81,12 @@ async fn a_truncated_jpeg_fails_with_a_reason_and_the_daemon_keeps_serving() {
 #[actix_web::test]
 async fn a_redelivered_message_gives_the_same_result_not_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = api_only(dir.path());
+    let mut s = api_only(dir.path()).await;
     let app = spawn(s.clone()).await;
     let id = app.upload_ok("twice.jpg", jpeg(1200, 800)).await;
-    let body = app.backends.queue.receive(1, Duration::ZERO).await.unwrap().remove(0).body;
+    let taken = app.backends.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    app.backends.queue.set_visibility(&taken.receipt, Duration::ZERO).await.unwrap();
+    let body = taken.body;
     app.backends.queue.send(&body).await.unwrap();
     app.backends.queue.send(&body).await.unwrap();
     app.stop().await;
@@ -79,26 +94,20 @@ async fn a_redelivered_message_gives_the_same_result_not_duplicates() {
     s.queue.pollers = 1;
     let app = spawn(s).await;
     let first = app.finished(id).await;
-    for _ in 0..100 {
-        let stats = app.backends.queue.stats().await.unwrap();
-        if stats.depth + stats.in_flight == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.drained().await;
     let second = app.json(&format!("/api/image/{id}/thumbnails")).await;
     assert_eq!(first["status"], "done");
     assert_eq!(first["thumbnails"], second["thumbnails"]);
     assert_eq!(second["thumbnails"].as_array().unwrap().len(), 3);
     assert_eq!(app.json("/api/image").await.as_array().unwrap().len(), 1);
+    assert_eq!(app.blob_keys().await.len(), 4, "one original, three thumbnails");
     app.stop().await;
-    assert_eq!(files_under(&dir.path().join("blobs")).len(), 4, "one original, three thumbnails");
 }
 
 #[actix_web::test]
 async fn data_and_queued_jobs_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = api_only(dir.path());
+    let mut s = api_only(dir.path()).await;
     let app = spawn(s.clone()).await;
     let id = app.upload_ok("later.jpg", jpeg(640, 480)).await;
     assert_eq!(app.json(&format!("/api/image/{id}/thumbnails")).await["status"], "pending");
@@ -115,8 +124,8 @@ async fn data_and_queued_jobs_survive_a_restart() {
 #[actix_web::test]
 async fn a_received_but_unfinished_job_is_redone_after_the_visibility_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = api_only(dir.path());
-    s.queue.visibility_timeout_secs = 4;
+    let mut s = api_only(dir.path()).await;
+    s.queue.visibility_timeout_secs = 10;
     let app = spawn(s.clone()).await;
     let id = app.upload_ok("crash.jpg", jpeg(640, 480)).await;
     // A worker receives the message and dies without finishing it.
@@ -127,20 +136,18 @@ async fn a_received_but_unfinished_job_is_redone_after_the_visibility_timeout() 
 
     s.queue.pollers = 1;
     let app = spawn(s).await;
-    tokio::time::sleep(Duration::from_millis(1500).saturating_sub(taken_at.elapsed())).await;
-    if taken_at.elapsed() < Duration::from_secs(3) {
-        let doc: Value = app.json(&format!("/api/image/{id}/thumbnails")).await;
-        assert_eq!(doc["status"], "pending", "still invisible to the new poller");
-    }
+    // Moments after the new poller starts, far inside the 10 s timeout.
+    let doc: Value = app.json(&format!("/api/image/{id}/thumbnails")).await;
+    assert_eq!(doc["status"], "pending", "still invisible to the new poller");
     assert_eq!(app.finished(id).await["status"], "done");
-    assert!(taken_at.elapsed() >= Duration::from_secs(4), "redone only after the timeout");
+    assert!(taken_at.elapsed() >= Duration::from_secs(10), "redone only after the timeout");
     app.stop().await;
 }
 
 #[actix_web::test]
 async fn an_object_announced_by_an_s3_event_gets_a_row_and_thumbnails() {
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn(settings(dir.path())).await;
+    let app = spawn(settings(dir.path()).await).await;
     let bytes = jpeg(500, 400);
     let key = "images/from lambda.jpg";
     app.backends.blobs.put(key, bytes.clone().into(), "image/jpeg").await.unwrap();
@@ -164,5 +171,32 @@ async fn an_object_announced_by_an_s3_event_gets_a_row_and_thumbnails() {
     let doc = app.finished(id).await;
     assert_eq!(doc["status"], "done", "{doc}");
     assert_eq!(doc["thumbnails"][0]["width"], 128);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_object_announced_four_times_at_once_gets_one_row_and_one_set_of_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = api_only(dir.path()).await;
+    let key = "images/announced-twice.jpg";
+    let app = spawn(s.clone()).await;
+    app.backends.blobs.put(key, jpeg(800, 600).into(), "binary/octet-stream").await.unwrap();
+    let event = serde_json::json!({"Records": [{"eventName": "ObjectCreated:Put", "s3": {"object": {"key": key}}}]});
+    let cloudx = format!("event_type: upload\nobject_key: {key}\nobject_type: binary/octet-stream");
+    for body in [event.to_string(), cloudx.clone(), event.to_string(), cloudx] {
+        app.backends.queue.send(&body).await.unwrap();
+    }
+    app.stop().await;
+
+    // Two pollers taking one message each: the announcements race.
+    (s.queue.pollers, s.queue.batch_size) = (2, 1);
+    let app = spawn(s).await;
+    app.drained().await;
+    let listed = app.json("/api/image").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "one row: {listed}");
+    let doc = app.finished(listed[0]["id"].as_i64().unwrap()).await;
+    assert_eq!(doc["status"], "done", "{doc}");
+    assert_eq!(doc["thumbnails"].as_array().unwrap().len(), 3);
+    assert_eq!(app.blob_keys().await.len(), 4, "the original and three thumbnails");
     app.stop().await;
 }

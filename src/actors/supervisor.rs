@@ -108,6 +108,9 @@ mod tests {
         async fn stats(&self) -> Result<QueueStats, QueueError> {
             Ok(QueueStats::default())
         }
+        fn max_receives(&self) -> u32 {
+            5
+        }
     }
 
     #[actix_rt::test]

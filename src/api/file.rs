@@ -11,13 +11,13 @@ use crate::keys;
 
 /// The original, with CloudX's headers: `image/<extension>` and an
 /// attachment named after the key.
-#[utoipa::path(get, path = "/image/file/{id}", tag = "image", params(("id" = u64, Path)),
+#[utoipa::path(get, path = "/image/file/{image_id}", tag = "image", params(("image_id" = u64, Path)),
     responses((status = 200, description = "the uploaded bytes", content_type = "image/*"),
         (status = 404, description = "Image is not found! (plain text); a problem document when the id is not an integer",
         content(("image/*", example = "Image is not found!"), (Problem = "application/problem+json")))))]
 pub async fn download(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::FileNotFound)?;
-    let bytes = state.blobs.get(&row.object_key).await?;
+    let object = state.blobs.open(&row.object_key).await?;
     let name = keys::file_name(&row.object_key);
     let content_type = match name.rsplit_once('.') {
         Some((_, ext)) if !ext.is_empty() => format!("image/{ext}"),
@@ -28,7 +28,8 @@ pub async fn download(state: web::Data<AppState>, id: web::Path<String>) -> Resu
         .insert_header((CONTENT_DISPOSITION, attachment(name)))
         .insert_header((LAST_MODIFIED, row.last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string()))
         .insert_header((CACHE_CONTROL, "no-cache"))
-        .body(bytes))
+        .no_chunking(object.meta.size)
+        .streaming(object.body))
 }
 
 /// `attachment; filename=NAME` unquoted as CloudX sends it, quoted (RFC
@@ -54,8 +55,8 @@ fn attachment(name: &str) -> String {
 }
 
 /// One thumbnail's JPEG; 404 until the job has made it.
-#[utoipa::path(get, path = "/image/{id}/thumbnail/{size}", tag = "thumbnails",
-    params(("id" = u64, Path), ("size" = u32, Path, description = "one of processing.sizes")),
+#[utoipa::path(get, path = "/image/{image_id}/thumbnail/{size}", tag = "thumbnails",
+    params(("image_id" = u64, Path), ("size" = u32, Path, description = "one of processing.sizes")),
     responses((status = 200, description = "the JPEG", content_type = "image/jpeg"),
         (status = 404, description = "not found; a problem document when the id is not an integer",
         content((String = "application/json", example = json!("Thumbnail not found!")), (Problem = "application/problem+json")))))]

@@ -43,7 +43,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::Ok().json(images))
 }
 
-#[utoipa::path(get, path = "/image/{id}", tag = "image", params(("id" = u64, Path)),
+#[utoipa::path(get, path = "/image/{image_id}", tag = "image", params(("image_id" = u64, Path)),
     responses((status = 200, body = ImageJson), (status = 404, description = "not found; a problem document when the id is not an integer",
         content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -53,7 +53,7 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<Ht
 
 /// Removes the row, the original and its thumbnails, then queues the
 /// CloudX delete message.
-#[utoipa::path(delete, path = "/image/{id}", tag = "image", params(("id" = u64, Path)),
+#[utoipa::path(delete, path = "/image/{image_id}", tag = "image", params(("image_id" = u64, Path)),
     responses((status = 200, content((String = "application/json", example = json!("Image deleted.")))),
         (status = 404, description = "not found; a problem document when the id is not an integer",
         content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]

@@ -18,7 +18,7 @@ use actix_web::web;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 
-use crate::{db::MetaRepo, notify::Notifier, queue::JobQueue, storage::BlobStore};
+use crate::{db::MetaRepo, notify::Notifier, queue::JobQueue, startup::Backends, storage::BlobStore};
 
 /// What the handlers share.
 pub struct AppState {
@@ -26,9 +26,16 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub queue: Arc<dyn JobQueue>,
     pub notifier: Arc<dyn Notifier>,
-    /// Base of download links; "" → the request's Host.
-    pub public_url: String,
+    /// Base of download links, decided at start (never from a request).
+    pub public_base: String,
     pub max_upload_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(backends: &Backends, public_base: String, max_upload_bytes: usize) -> Self {
+        let Backends { meta, blobs, queue, notifier } = backends.clone();
+        Self { meta, blobs, queue, notifier, public_base, max_upload_bytes }
+    }
 }
 
 /// Ids are non-negative integers: anything else never matches a route and

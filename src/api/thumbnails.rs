@@ -34,7 +34,7 @@ impl From<VariantRow> for ThumbnailJson {
     }
 }
 
-#[utoipa::path(get, path = "/image/{id}/thumbnails", tag = "thumbnails", params(("id" = u64, Path)),
+#[utoipa::path(get, path = "/image/{image_id}/thumbnails", tag = "thumbnails", params(("image_id" = u64, Path)),
     responses((status = 200, body = ThumbnailsDoc), (status = 404, description = "not found; a problem document when the id is not an integer",
         content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn status(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {

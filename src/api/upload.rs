@@ -3,7 +3,7 @@
 //! refused is not stored.
 
 use actix_multipart::Multipart;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use utoipa::ToSchema;
@@ -42,11 +42,7 @@ struct Upfile {
     responses((status = 200, body = Uploaded), (status = 400, description = "no upfile, or it is empty", content((Problem = "application/problem+json"))),
         (status = 413, description = "larger than processing.max_upload_bytes", content((Problem = "application/problem+json"))),
         (status = 415, description = "not a supported image; nothing stored", content((Problem = "application/problem+json")))))]
-pub async fn upload(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    payload: Multipart,
-) -> Result<HttpResponse, ApiError> {
+pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<HttpResponse, ApiError> {
     let file = read_upfile(payload, state.max_upload_bytes).await?;
     let kind = imaging::sniff(&file.bytes).ok_or_else(|| {
         ApiError::UnsupportedMedia(format!(
@@ -63,7 +59,7 @@ pub async fn upload(
     };
     let id = state.meta.insert_image(&image, Some(kind.mime())).await?;
     let row = image.into_row(id);
-    let body = message::upload_body(&row, &download_link(&req, &state.public_url, id));
+    let body = message::upload_body(&row, &format!("{}/api/image/file/{id}", state.public_base));
     if let Err(err) = state.queue.send(&body).await {
         // Without its message the image would stay pending forever: undo the
         // upload so the client's retry starts clean.
@@ -102,14 +98,4 @@ async fn read_upfile(mut payload: Multipart, limit: usize) -> Result<Upfile, Api
         return Ok(Upfile { name, bytes: bytes.freeze() });
     }
     Err(ApiError::BadRequest(NO_UPFILE.into()))
-}
-
-/// `http://<public host>/api/image/file/<id>`, as CloudX links it.
-fn download_link(req: &HttpRequest, public_url: &str, id: i64) -> String {
-    let base = if public_url.is_empty() {
-        format!("http://{}", req.connection_info().host())
-    } else {
-        public_url.trim_end_matches('/').to_owned()
-    };
-    format!("{base}/api/image/file/{id}")
 }

@@ -6,7 +6,11 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::{config::Settings, db::open_local, startup::Application, telemetry};
+use crate::{
+    config::Settings,
+    startup::{Application, Backends},
+    telemetry,
+};
 
 #[derive(Debug, Parser)]
 #[command(name = "imaged", version, about = "Image thumbnail daemon with the CloudX image API")]
@@ -68,7 +72,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 
 fn migrate(settings: Settings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(open_local(&settings.data_dir, &settings.database.url))?;
+    runtime.block_on(Backends::migrate(&settings))?;
     println!("database is up to date");
     Ok(())
 }
@@ -77,8 +81,10 @@ fn migrate(settings: Settings) -> anyhow::Result<()> {
 fn summary(s: &Settings) -> serde_json::Value {
     serde_json::json!({
         "http": s.http.bind, "metrics": s.metrics.bind, "data_dir": s.data_dir,
-        "storage": s.storage.backend, "queue": s.queue.backend, "notify": s.notify.backend,
-        "database": if s.database.url.is_empty() { "sqlite (data_dir)" } else { "url set" },
+        "storage": format!("{:?}", s.storage.backend).to_lowercase(),
+        "queue": format!("{:?}", s.queue.backend).to_lowercase(),
+        "notify": format!("{:?}", s.notify.backend).to_lowercase(),
+        "database": s.database_kind().map(|k| format!("{k:?}").to_lowercase()),
         "sizes": s.processing.sizes, "quality": s.processing.quality,
     })
 }

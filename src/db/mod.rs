@@ -2,12 +2,14 @@
 //! tables. The `images` table keeps exactly CloudX's columns (its users'
 //! test suites check them); processing state lives beside it.
 
+mod mysql;
 mod sqlite;
 
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+pub use mysql::{MysqlRepo, connect as connect_mysql};
 pub use sqlite::{SqliteRepo, open_local, write_tx};
 
 /// Every database error is taken as transient: the job is retried.
@@ -88,7 +90,9 @@ pub struct VariantRow {
 
 #[async_trait]
 pub trait MetaRepo: Send + Sync {
-    /// Inserts the `images` row and its pending job in one transaction.
+    /// Inserts the `images` row and its pending job in one transaction, or
+    /// returns the row its key already has: an object announced twice at
+    /// once (the API and an S3 event, or two hosts) gets one row.
     async fn insert_image(&self, image: &NewImage, content_type: Option<&str>) -> Result<i64, DbError>;
     async fn image(&self, id: i64) -> Result<Option<ImageRow>, DbError>;
     /// The newest row for a key: an S3 key may have been re-uploaded.
@@ -98,6 +102,8 @@ pub trait MetaRepo: Send + Sync {
     /// their blobs can go too, or `None` when there was no such row.
     async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError>;
     async fn job(&self, image_id: i64) -> Result<Option<JobState>, DbError>;
+    /// Records the job's state while the image exists; never re-creates
+    /// the state of a deleted image.
     async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError>;
     /// Replaces the variants and marks the job done, in one transaction.
     /// Returns false when the image was deleted meanwhile.

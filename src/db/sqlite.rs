@@ -56,7 +56,17 @@ const IMAGE_COLUMNS: &str = "id, object_key, object_type, last_modified, object_
 #[async_trait]
 impl MetaRepo for SqliteRepo {
     async fn insert_image(&self, image: &NewImage, content_type: Option<&str>) -> Result<i64, DbError> {
+        // The write lock is taken first, so looking for the key and
+        // inserting are one step for every writer of this file.
         let mut tx = write_tx(&self.pool).await?;
+        let existing: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM images WHERE object_key = ? ORDER BY id DESC LIMIT 1")
+                .bind(&image.object_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
         let id =
             sqlx::query("INSERT INTO images (object_key, object_type, last_modified, object_size) VALUES (?, ?, ?, ?)")
                 .bind(&image.object_key)
@@ -122,15 +132,16 @@ impl MetaRepo for SqliteRepo {
 
     async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError> {
         sqlx::query(
-            "INSERT INTO jobs (image_id, status, error, content_type, updated_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO jobs (image_id, status, error, content_type, updated_at)
+             SELECT id, ?, ?, ?, ? FROM images WHERE id = ?
              ON CONFLICT (image_id) DO UPDATE SET status = excluded.status, error = excluded.error,
              content_type = COALESCE(excluded.content_type, jobs.content_type), updated_at = excluded.updated_at",
         )
-        .bind(image_id)
         .bind(state.status.as_str())
         .bind(&state.error)
         .bind(&state.content_type)
         .bind(Utc::now().naive_utc())
+        .bind(image_id)
         .execute(&self.pool)
         .await?;
         Ok(())

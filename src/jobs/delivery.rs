@@ -151,7 +151,7 @@ mod tests {
         db::{JobStatus, NewImage},
         jobs::message::upload_body,
         startup::{Backends, job_handler},
-        storage::{BlobMeta, BlobStore, StoreError},
+        storage::{BlobMeta, BlobReader, BlobStore, StoreError},
     };
 
     /// A store whose reads take `delay`, as a slow network would.
@@ -169,8 +169,14 @@ mod tests {
             tokio::time::sleep(self.delay).await;
             self.inner.get(key).await
         }
+        async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
+            self.inner.open(key).await
+        }
         async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
             self.inner.head(key).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+            self.inner.list(prefix).await
         }
         async fn delete(&self, key: &str) -> Result<(), StoreError> {
             self.inner.delete(key).await

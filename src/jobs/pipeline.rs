@@ -198,8 +198,18 @@ impl Pipeline {
         Ok(Admission { _permit: permit, mp })
     }
 
-    /// Removes the variants of a key (they are at derived keys).
+    /// The object is gone: its row and its variants go too. If the store
+    /// has the object again (a delete event can arrive after a re-upload of
+    /// the same key), nothing is removed.
     async fn forget(&self, key: &str) -> Result<Outcome, JobError> {
+        match self.blobs.head(key).await {
+            Ok(_) => return Ok(Outcome::Skipped),
+            Err(StoreError::NotFound(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+        if let Some(image) = self.meta.image_by_key(key).await? {
+            self.meta.delete_image(image.id).await?;
+        }
         for &size in &self.spec.sizes {
             self.blobs.delete(&variant_key(key, size)).await?;
         }

@@ -2,11 +2,13 @@
 //! them in an SNS topic.
 
 mod log;
+mod sns;
 
 use async_trait::async_trait;
 use serde::Serialize;
 
 pub use log::LogNotifier;
+pub use sns::SnsNotifier;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {

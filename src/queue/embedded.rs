@@ -158,8 +158,12 @@ impl JobQueue for EmbeddedQueue {
             depth: row.get::<i64, _>("depth") as u64,
             in_flight: row.get::<i64, _>("in_flight") as u64,
             dead_letters: row.get::<i64, _>("dead") as u64,
-            oldest_age_secs: oldest.map_or(0, |t| ((now - t).max(0) / 1000) as u64),
+            oldest_age_secs: Some(oldest.map_or(0, |t| ((now - t).max(0) / 1000) as u64)),
         })
+    }
+
+    fn max_receives(&self) -> u32 {
+        self.max_receives
     }
 }
 

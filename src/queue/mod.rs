@@ -3,6 +3,7 @@
 //! written and tested once for the embedded queue and for SQS.
 
 mod embedded;
+mod sqs;
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub use embedded::EmbeddedQueue;
+pub use sqs::SqsQueue;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -42,7 +44,8 @@ pub struct QueueStats {
     /// Received and not yet deleted or visible again.
     pub in_flight: u64,
     pub dead_letters: u64,
-    pub oldest_age_secs: u64,
+    /// Age of the oldest message; unknown on SQS (only CloudWatch has it).
+    pub oldest_age_secs: Option<u64>,
 }
 
 #[async_trait]
@@ -54,4 +57,7 @@ pub trait JobQueue: Send + Sync {
     /// Heartbeat (extend) or release (zero) a received message.
     async fn set_visibility(&self, receipt: &Receipt, timeout: Duration) -> Result<(), QueueError>;
     async fn stats(&self) -> Result<QueueStats, QueueError>;
+    /// Deliveries a message gets before it goes to the dead letters: the
+    /// last one is where a job that keeps failing is marked `failed`.
+    fn max_receives(&self) -> u32;
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::{BlobMeta, BlobStore, StoreError};
+use super::{BlobMeta, BlobReader, BlobStore, StoreError};
 
 /// S3's default for objects stored without a content type.
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -64,6 +64,12 @@ impl BlobStore for FsStore {
         tokio::fs::read(path).await.map(Bytes::from).map_err(|e| io_error(key, e))
     }
 
+    async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
+        let file = tokio::fs::File::open(self.path(key)?).await.map_err(|e| io_error(key, e))?;
+        let meta = self.head(key).await?;
+        Ok(BlobReader { meta, body: Box::pin(tokio_util::io::ReaderStream::new(file)) })
+    }
+
     async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
         let meta = tokio::fs::metadata(self.path(key)?).await.map_err(|e| io_error(key, e))?;
         let modified: DateTime<Utc> = meta.modified().map_err(|e| io_error(key, e))?.into();
@@ -78,9 +84,36 @@ impl BlobStore for FsStore {
         }
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let root = self.root.clone();
+        let walk = tokio::task::spawn_blocking(move || walk(&root, &root));
+        let keys =
+            walk.await.map_err(|e| io_error(prefix, std::io::Error::other(e)))?.map_err(|e| io_error(prefix, e))?;
+        Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
+    }
+
     async fn check(&self) -> Result<(), StoreError> {
         tokio::fs::metadata(&self.root).await.map(|_| ()).map_err(|e| io_error("/", e))
     }
+}
+
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp")
+}
+
+/// Keys of the files under `dir`, leaving out half-written temporaries.
+fn walk(root: &Path, dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut keys = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            keys.extend(walk(root, &path)?);
+        } else if !path.file_name().is_some_and(|n| is_temporary(&n.to_string_lossy())) {
+            let rel = path.strip_prefix(root).map_err(std::io::Error::other)?;
+            keys.push(rel.to_string_lossy().into_owned());
+        }
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]
@@ -95,6 +128,8 @@ mod tests {
         assert_eq!(meta.size, 5);
         assert_eq!(meta.content_type, "binary/octet-stream");
         assert_eq!(store.get("images/a b.jpg").await.unwrap(), Bytes::from_static(b"hello"));
+        assert_eq!(store.list("images/").await.unwrap(), ["images/a b.jpg"]);
+        assert!(store.list("thumbnails/").await.unwrap().is_empty());
         store.delete("images/a b.jpg").await.unwrap();
         assert!(matches!(store.get("images/a b.jpg").await, Err(StoreError::NotFound(_))));
         store.delete("images/a b.jpg").await.expect("deleting twice is fine");

@@ -2,12 +2,17 @@
 //! backend; the rest of the code holds an `Arc<dyn BlobStore>`.
 
 mod fs;
+mod s3;
+
+use std::pin::Pin;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::NaiveDateTime;
+use futures_util::Stream;
 
 pub use fs::FsStore;
+pub use s3::S3Store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,13 +34,27 @@ pub struct BlobMeta {
     pub content_type: String,
 }
 
+/// An object's bytes as they arrive, for answers that should not hold a
+/// whole object in memory.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+pub struct BlobReader {
+    pub meta: BlobMeta,
+    pub body: ByteStream,
+}
+
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError>;
+    /// The whole object (the pipeline decodes it from memory).
     async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
+    /// The object as a stream, with its metadata.
+    async fn open(&self, key: &str) -> Result<BlobReader, StoreError>;
     async fn head(&self, key: &str) -> Result<BlobMeta, StoreError>;
     /// Deleting a missing object succeeds, as on S3.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Every key under `prefix`, in no particular order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// Readiness: the store can be reached.
     async fn check(&self) -> Result<(), StoreError>;
 }

@@ -1,6 +1,12 @@
 //! Spawns the real application (the same `Application::build` the binary
 //! uses) on port 0 with a temporary data_dir, and drives it over HTTP.
+//!
+//! The suite runs on one backend set, chosen by `IMAGED_TEST_BACKENDS`:
+//! unset or `embedded` → files, SQLite and the embedded queue; `aws` → S3,
+//! SQS, SNS (moto) and MySQL (MariaDB), a set of their own for each test.
 #![allow(dead_code)]
+
+pub mod aws;
 
 use std::{path::Path, time::Duration};
 
@@ -19,8 +25,17 @@ pub struct TestApp {
     stopped: tokio::sync::oneshot::Receiver<()>,
 }
 
-/// Settings for a test app in `dir`; tweak them before [`spawn`].
-pub fn settings(dir: &Path) -> Settings {
+/// Whether this run of the suite is on the production backends.
+pub fn on_aws() -> bool {
+    match std::env::var("IMAGED_TEST_BACKENDS").as_deref() {
+        Ok("aws") => true,
+        Ok("embedded") | Err(_) => false,
+        Ok(other) => panic!("IMAGED_TEST_BACKENDS={other}: expected embedded or aws"),
+    }
+}
+
+/// Settings for a test app in `dir` on embedded backends.
+pub fn embedded_settings(dir: &Path) -> Settings {
     let mut s = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
     s.http.bind = "127.0.0.1:0".into();
     s.metrics.bind = "127.0.0.1:0".into();
@@ -29,9 +44,19 @@ pub fn settings(dir: &Path) -> Settings {
     s
 }
 
+/// Settings for a test app in `dir` on this run's backend set (fresh
+/// resources on moto and MariaDB for `aws`); tweak them before [`spawn`].
+pub async fn settings(dir: &Path) -> Settings {
+    let mut s = embedded_settings(dir);
+    if on_aws() {
+        aws::Fixture::create().await.apply(&mut s);
+    }
+    s
+}
+
 /// Settings for an API-only host: no pollers, so messages stay queued.
-pub fn api_only(dir: &Path) -> Settings {
-    let mut s = settings(dir);
+pub async fn api_only(dir: &Path) -> Settings {
+    let mut s = settings(dir).await;
     s.queue.pollers = 0;
     s
 }
@@ -120,15 +145,106 @@ fn encode(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
-/// Files under a directory, recursively.
-pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() { out.extend(files_under(&path)) } else { out.push(path) }
+impl TestApp {
+    /// Every key in the blob store, sorted.
+    pub async fn blob_keys(&self) -> Vec<String> {
+        let mut keys = self.backends.blobs.list("").await.expect("list the blob store");
+        keys.sort();
+        keys
+    }
+
+    /// Waits until the queue holds nothing visible or in flight.
+    pub async fn drained(&self) {
+        for _ in 0..600 {
+            let stats = self.backends.queue.stats().await.unwrap();
+            if stats.depth + stats.in_flight == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the queue did not drain within 60 s");
+    }
+}
+
+/// The real binary, started with `envs` (on top of a clean port 0 and no
+/// metrics listener), and the port it logs once ready. Its log goes to
+/// `imaged.log` in its directory; dropped without [`Daemon::stop`] (a
+/// failed test), it is killed.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Daemon {
+    pub fn start(dir: &Path, envs: &[(String, String)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_imaged"))
+            .current_dir(dir)
+            .env("IMAGED__DATA_DIR", dir)
+            .env("IMAGED__HTTP__BIND", "127.0.0.1:0")
+            .env("IMAGED__METRICS__BIND", "")
+            .env("IMAGED__LOG__FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the imaged binary");
+        let log_path = dir.join("imaged.log");
+        let mut log = std::fs::File::create(&log_path).expect("create imaged.log");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let port = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                use std::io::Write;
+                let _ = writeln!(log, "{line}");
+                let json: Value = serde_json::from_str(&line).ok()?;
+                (json["fields"]["message"] == "imaged ready").then(|| json["fields"]["port"].as_u64())?
+            })
+            .expect("the daemon logs its port");
+        std::thread::spawn(move || {
+            use std::io::Write;
+            lines.map_while(Result::ok).for_each(|line| {
+                let _ = writeln!(log, "{line}");
+            })
+        });
+        Self { child, port: port as u16, log: log_path }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The last lines of its log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// SIGTERM, then the exit status (within 30 s).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "still running 30 s after SIGTERM:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
-    out.sort();
-    out
 }

@@ -9,44 +9,19 @@ use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn,
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+mod backends;
+
+pub use backends::Backends;
+
 use crate::{
     actors::{PollerDeps, Supervisor},
     api::{self, AppState},
+    aws,
     config::Settings,
-    db::{MetaRepo, SqliteRepo, open_local},
     imaging::CpuPool,
     jobs::{Handler, Pipeline, Spec},
-    notify::{LogNotifier, Notifier},
-    queue::{EmbeddedQueue, JobQueue},
-    shutdown,
-    storage::{BlobStore, FsStore},
-    telemetry,
+    shutdown, telemetry,
 };
-
-/// The four seams, each chosen once from settings.
-#[derive(Clone)]
-pub struct Backends {
-    pub meta: Arc<dyn MetaRepo>,
-    pub blobs: Arc<dyn BlobStore>,
-    pub queue: Arc<dyn JobQueue>,
-    pub notifier: Arc<dyn Notifier>,
-}
-
-impl Backends {
-    /// Only the embedded backends exist so far (settings validation refuses
-    /// the others); each production backend becomes one more arm here.
-    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let local = open_local(&settings.data_dir, &settings.database.url).await?;
-        let q = &settings.queue;
-        let visibility = Duration::from_secs(q.visibility_timeout_secs);
-        Ok(Self {
-            meta: Arc::new(SqliteRepo::new(local.clone())),
-            blobs: Arc::new(FsStore::open(settings.data_dir.join("blobs")).await?),
-            queue: Arc::new(EmbeddedQueue::new(local.clone(), visibility, q.max_receives)),
-            notifier: Arc::new(LogNotifier::new(local, &settings.notify.topic_arn, settings.notify.auto_confirm)),
-        })
-    }
-}
 
 pub struct Application {
     port: u16,
@@ -67,15 +42,11 @@ impl Application {
         let shutdown = CancellationToken::new();
         let jobs = TaskTracker::new();
         let listener = TcpListener::bind(settings.http_addr())?;
-        let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState {
-            meta: backends.meta.clone(),
-            blobs: backends.blobs.clone(),
-            queue: backends.queue.clone(),
-            notifier: backends.notifier.clone(),
-            public_url: settings.http.public_url.clone(),
-            max_upload_bytes: settings.processing.max_upload_bytes,
-        });
+        let local = listener.local_addr()?;
+        let port = local.port();
+        let public_base = public_base(&settings.http.public_url, local).await;
+        tracing::info!(public_base, "download links");
+        let state = web::Data::new(AppState::new(&backends, public_base, settings.processing.max_upload_bytes));
         let mut server = HttpServer::new(move || {
             App::new().app_data(state.clone()).wrap(from_fn(api::metrics_middleware)).configure(api::configure)
         })
@@ -193,8 +164,22 @@ pub fn job_handler(settings: &Settings, backends: &Backends) -> anyhow::Result<H
         queue: backends.queue.clone(),
         pipeline: Arc::new(pipeline),
         visibility: Duration::from_secs(settings.queue.visibility_timeout_secs),
-        max_receives: settings.queue.max_receives,
+        max_receives: backends.queue.max_receives(),
     })
+}
+
+/// The base of the download links every subscriber receives: configured,
+/// else the EC2 instance's public hostname (as CloudX links), else the
+/// address imaged listens on. Never a client's Host or forwarding headers.
+async fn public_base(configured: &str, local: std::net::SocketAddr) -> String {
+    if !configured.is_empty() {
+        return configured.trim_end_matches('/').to_owned();
+    }
+    match aws::ec2_public_host().await {
+        Some(host) => format!("http://{host}"),
+        None if local.port() == 80 => format!("http://{}", local.ip()),
+        None => format!("http://{local}"),
+    }
 }
 
 /// Prometheus text on its own listener, so scraping never competes with

@@ -1,0 +1,86 @@
+//! AWS plumbing shared by the production backends: one SDK configuration
+//! (credentials and region from the standard chain — the instance profile
+//! on EC2; `aws.endpoint_url` for moto or another compatible server), the
+//! database password from Secrets Manager, and the instance's public
+//! hostname from EC2 instance metadata.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_config::{BehaviorVersion, Region, SdkConfig, imds, timeout::TimeoutConfig};
+use secrecy::SecretString;
+
+use crate::config::AwsSettings;
+
+/// How long the instance-metadata lookup may take before imaged decides it
+/// is not on EC2.
+const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build());
+    if !settings.region.is_empty() {
+        loader = loader.region(Region::new(settings.region.clone()));
+    }
+    if !settings.endpoint_url.is_empty() {
+        loader = loader.endpoint_url(&settings.endpoint_url);
+    }
+    loader.load().await
+}
+
+/// S3 with path-style addressing when an endpoint is configured: moto and
+/// most S3-compatible servers do not serve virtual-hosted buckets.
+pub fn s3_client(sdk: &SdkConfig, settings: &AwsSettings) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(!settings.endpoint_url.is_empty()).build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The `password` of a JSON secret, as CloudX reads its database password.
+pub async fn secret_password(sdk: &SdkConfig, secret_id: &str) -> anyhow::Result<SecretString> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let value = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .with_context(|| format!("reading secret {secret_id} from Secrets Manager"))?;
+    let text = value.secret_string().with_context(|| format!("secret {secret_id} holds no string"))?;
+    let json: serde_json::Value =
+        serde_json::from_str(text).with_context(|| format!("secret {secret_id} is not a JSON object"))?;
+    let password = json["password"].as_str().with_context(|| format!("secret {secret_id} has no \"password\" key"))?;
+    Ok(SecretString::from(password))
+}
+
+/// The instance's public hostname (else its public IPv4) from EC2
+/// instance metadata (IMDSv2), or `None` off EC2 or when
+/// `AWS_EC2_METADATA_DISABLED=true`. Looked up once, at start.
+pub async fn ec2_public_host() -> Option<String> {
+    let disabled = std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    if disabled {
+        return None;
+    }
+    let client = imds::Client::builder()
+        .max_attempts(1)
+        .connect_timeout(IMDS_TIMEOUT)
+        .read_timeout(IMDS_TIMEOUT)
+        .operation_timeout(IMDS_TIMEOUT * 2)
+        .build();
+    for path in ["/latest/meta-data/public-hostname", "/latest/meta-data/public-ipv4"] {
+        match client.get(path).await {
+            Ok(value) => {
+                let host: String = value.into();
+                if !host.trim().is_empty() {
+                    return Some(host.trim().to_owned());
+                }
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, path, "no EC2 instance metadata");
+                // Unreachable metadata will not answer the second path either.
+                if matches!(err, imds::client::error::ImdsError::FailedToLoadToken(_)) {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}

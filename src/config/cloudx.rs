@@ -1,0 +1,96 @@
+//! The CloudX app's own environment variables, read so that a CloudX host's
+//! existing configuration runs imaged unchanged. Each is turned into the
+//! `IMAGED__…` setting it means; real `IMAGED__…` variables come later and
+//! win where both are set.
+
+use std::collections::HashMap;
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// CloudX's `DB_PORT` default.
+const DEFAULT_DB_PORT: &str = "3306";
+
+/// The `IMAGED__…` variables that `env`'s CloudX variables stand for.
+pub fn environment(env: &HashMap<String, String>) -> HashMap<String, String> {
+    let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let mut out = HashMap::new();
+    let mut set = |key: &str, value: &str| {
+        out.insert(format!("IMAGED__{key}"), value.to_owned());
+    };
+    if let Some(region) = get("AWS_REGION") {
+        set("AWS__REGION", region);
+    }
+    if let Some(endpoint) = get("AWS_ENDPOINT_URL") {
+        set("AWS__ENDPOINT_URL", endpoint);
+    }
+    if let Some(bucket) = get("S3_BUCKET") {
+        set("STORAGE__BACKEND", "s3");
+        set("STORAGE__BUCKET", bucket);
+    }
+    if let Some(url) = get("QUEUE_URL") {
+        set("QUEUE__BACKEND", "sqs");
+        set("QUEUE__URL", url);
+    }
+    if let Some(arn) = get("TOPIC_ARN") {
+        set("NOTIFY__BACKEND", "sns");
+        set("NOTIFY__TOPIC_ARN", arn);
+    }
+    if let Some(host) = get("DB_HOST") {
+        let port = get("DB_PORT").unwrap_or(DEFAULT_DB_PORT);
+        let user = get("DB_USERNAME").map(|u| format!("{}@", utf8_percent_encode(u, NON_ALPHANUMERIC)));
+        let name = get("DB_NAME").unwrap_or_default();
+        set("DATABASE__URL", &format!("mysql://{}{host}:{port}/{name}", user.unwrap_or_default()));
+    }
+    if let Some(secret) = get("DB_PASSWORD_SECRET_NAME") {
+        set("DATABASE__PASSWORD_SECRET", secret);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{NotifyBackend, QueueBackend, Settings, StorageBackend};
+
+    fn env(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    const CLOUDX_HOST: &[(&str, &str)] = &[
+        ("AWS_REGION", "eu-central-1"),
+        ("S3_BUCKET", "cloudximage-imagestorebucket-abc"),
+        ("QUEUE_URL", "https://sqs.eu-central-1.amazonaws.com/123456789012/cloudximage-QueueSQSQueue-x"),
+        ("TOPIC_ARN", "arn:aws:sns:eu-central-1:123456789012:cloudximage-TopicSNSTopic-y"),
+        ("DB_HOST", "db.example.rds.amazonaws.com"),
+        ("DB_NAME", "cloudximages"),
+        ("DB_USERNAME", "admin"),
+        ("DB_PASSWORD_SECRET_NAME", "DatabaseSecret-z"),
+    ];
+
+    #[test]
+    fn a_cloudx_hosts_variables_select_the_aws_backends() {
+        let s = Settings::load_from(None, env(CLOUDX_HOST)).unwrap();
+        assert_eq!(s.aws.region, "eu-central-1");
+        assert_eq!(
+            (s.storage.backend, s.storage.bucket.as_str()),
+            (StorageBackend::S3, "cloudximage-imagestorebucket-abc")
+        );
+        assert_eq!(s.queue.backend, QueueBackend::Sqs);
+        assert!(s.queue.url.ends_with("/cloudximage-QueueSQSQueue-x"));
+        assert_eq!(s.notify.backend, NotifyBackend::Sns);
+        assert_eq!(s.database.url, "mysql://admin@db.example.rds.amazonaws.com:3306/cloudximages");
+        assert_eq!(s.database.password_secret, "DatabaseSecret-z");
+        assert!(s.uses_aws());
+    }
+
+    #[test]
+    fn imaged_variables_win_over_cloudx_ones() {
+        let mut vars = env(CLOUDX_HOST);
+        vars.insert("IMAGED__STORAGE__BUCKET".into(), "mine".into());
+        vars.insert("IMAGED__QUEUE__BACKEND".into(), "embedded".into());
+        vars.insert("DB_PORT".into(), "3307".into());
+        let s = Settings::load_from(None, vars).unwrap();
+        assert_eq!((s.storage.backend, s.storage.bucket.as_str()), (StorageBackend::S3, "mine"));
+        assert_eq!(s.queue.backend, QueueBackend::Embedded);
+        assert_eq!(s.database.url, "mysql://admin@db.example.rds.amazonaws.com:3307/cloudximages");
+    }
+}

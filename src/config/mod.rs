@@ -1,0 +1,440 @@
+//! Settings, layered: `config/default.toml` (compiled in: every key and its
+//! default, written once) → `--config FILE` → the CloudX app's environment
+//! variables (`cloudx`) → `IMAGED__SECTION__KEY` variables. Unknown keys
+//! are refused so a typo is an error, not a silent default.
+
+mod cloudx;
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The built-in layer: every key with its default.
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where the embedded backends keep their files.
+    pub data_dir: PathBuf,
+    pub http: HttpSettings,
+    pub metrics: MetricsSettings,
+    pub storage: StorageSettings,
+    pub database: DatabaseSettings,
+    pub queue: QueueSettings,
+    pub notify: NotifySettings,
+    pub aws: AwsSettings,
+    pub processing: ProcessingSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub bind: String,
+    /// Base of the `download_link` in queue messages; "" → the EC2 public
+    /// hostname, else the bind address. Never a client's header.
+    pub public_url: String,
+    /// HTTP worker threads; 0 → one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Prometheus listener; "" disables it.
+    pub bind: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Fs,
+    S3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub backend: StorageBackend,
+    pub bucket: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// "" → SQLite in `data_dir`; `sqlite:…` or `mysql://…`.
+    pub url: String,
+    pub password: SecretString,
+    /// Secrets Manager id of a JSON secret whose `password` key holds it.
+    pub password_secret: String,
+    /// PEM bundle the MySQL server's certificate is verified against.
+    pub ca_file: String,
+    pub max_connections: u32,
+}
+
+/// Which database `database.url` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Mysql,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueBackend {
+    Embedded,
+    Sqs,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub backend: QueueBackend,
+    pub url: String,
+    /// Queue pollers on this host; 0 makes an API-only host.
+    pub pollers: usize,
+    pub batch_size: usize,
+    pub wait_secs: u64,
+    pub visibility_timeout_secs: u64,
+    /// Receives after which a message goes to the dead letters; an SQS
+    /// queue's redrive policy, when it has one, decides instead.
+    pub max_receives: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyBackend {
+    Log,
+    Sns,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    pub backend: NotifyBackend,
+    pub topic_arn: String,
+    /// Log backend only: false leaves new subscriptions pending, as SNS
+    /// does until the address owner confirms.
+    pub auto_confirm: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// "" → the SDK's chain.
+    pub region: String,
+    /// An S3/SQS/SNS-compatible endpoint; S3 then uses path-style requests.
+    pub endpoint_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessingSettings {
+    /// Longest side of each variant, in pixels.
+    pub sizes: Vec<u32>,
+    pub quality: u8,
+    /// CPU threads for decoding and resizing; 0 → one per core.
+    pub workers: usize,
+    /// Decoded megapixels that may be in memory at once.
+    pub pixel_budget_mp: u32,
+    pub max_pixels: u64,
+    pub max_upload_bytes: usize,
+    /// How long running jobs may take to finish on shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// "text" or "json".
+    pub format: String,
+    /// A tracing filter, e.g. "info" or "imaged=debug,info"; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for Settings {
+    /// The compiled-in defaults alone.
+    fn default() -> Self {
+        Self::load_from(None, HashMap::new()).expect("config/default.toml is valid")
+    }
+}
+
+impl Settings {
+    /// Loads the layers from the process environment and validates them.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, std::env::vars().collect())
+    }
+
+    /// Like [`Settings::load`], with the environment given.
+    pub fn load_from(file: Option<&Path>, env: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(File::from(file).required(true));
+        }
+        let settings: Settings = builder
+            .add_source(imaged_environment(cloudx::environment(&env)))
+            .add_source(imaged_environment(env))
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.into() });
+        if self.http.bind.parse::<SocketAddr>().is_err() {
+            return invalid("http.bind", "expected an address like 127.0.0.1:8080");
+        }
+        if !self.metrics.bind.is_empty() && self.metrics.bind.parse::<SocketAddr>().is_err() {
+            return invalid("metrics.bind", "expected an address like 127.0.0.1:9464, or \"\"");
+        }
+        let p = &self.processing;
+        if p.sizes.is_empty() || p.sizes.iter().any(|&s| s == 0 || s > 8192) {
+            return invalid("processing.sizes", "expected one or more sizes in 1..=8192");
+        }
+        if !(1..=100).contains(&p.quality) {
+            return invalid("processing.quality", "expected 1..=100");
+        }
+        if p.pixel_budget_mp == 0 {
+            return invalid("processing.pixel_budget_mp", "must be at least 1");
+        }
+        if p.max_pixels == 0 {
+            return invalid("processing.max_pixels", "must be at least 1");
+        }
+        if p.max_upload_bytes == 0 {
+            return invalid("processing.max_upload_bytes", "must be at least 1");
+        }
+        self.validate_queue()?;
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return invalid("log.format", "expected \"text\" or \"json\"");
+        }
+        self.validate_backends()
+    }
+
+    /// The limits SQS sets apply to the embedded queue too, so a setting
+    /// that works on one works on the other.
+    fn validate_queue(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.into() });
+        let q = &self.queue;
+        if q.batch_size == 0 || q.batch_size > 10 {
+            return invalid("queue.batch_size", "expected 1..=10 (the SQS maximum)");
+        }
+        if q.wait_secs > 20 {
+            return invalid("queue.wait_secs", "expected 0..=20 (the SQS maximum long poll)");
+        }
+        if q.visibility_timeout_secs < 3 || q.visibility_timeout_secs > 43_200 {
+            return invalid(
+                "queue.visibility_timeout_secs",
+                "expected 3..=43200 (heartbeats come every third of it; 12 h is the SQS maximum)",
+            );
+        }
+        if q.max_receives == 0 {
+            return invalid("queue.max_receives", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Each production backend needs the name of what it talks to.
+    fn validate_backends(&self) -> Result<(), ConfigError> {
+        let missing = |key, what: &str| Err(ConfigError::Invalid { key, reason: format!("required by {what}") });
+        if self.storage.backend == StorageBackend::S3 && self.storage.bucket.is_empty() {
+            return missing("storage.bucket", "storage.backend = \"s3\"");
+        }
+        if self.queue.backend == QueueBackend::Sqs && self.queue.url.is_empty() {
+            return missing("queue.url", "queue.backend = \"sqs\"");
+        }
+        if self.notify.backend == NotifyBackend::Sns && self.notify.topic_arn.is_empty() {
+            return missing("notify.topic_arn", "notify.backend = \"sns\"");
+        }
+        let db = &self.database;
+        let kind = self.database_kind().ok_or_else(|| ConfigError::Invalid {
+            key: "database.url",
+            reason: "expected \"\" (SQLite in data_dir), a sqlite: URL or a mysql:// URL".into(),
+        })?;
+        if kind == DatabaseKind::Sqlite && (!db.password_secret.is_empty() || !db.ca_file.is_empty()) {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                reason: "database.password_secret and database.ca_file need a mysql:// URL".into(),
+            });
+        }
+        if !db.password.expose_secret().is_empty() && !db.password_secret.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "database.password_secret",
+                reason: "set either database.password or database.password_secret, not both".into(),
+            });
+        }
+        if !db.ca_file.is_empty() && !Path::new(&db.ca_file).is_file() {
+            return Err(ConfigError::Invalid {
+                key: "database.ca_file",
+                reason: format!("{} is not a file", db.ca_file),
+            });
+        }
+        if db.max_connections == 0 {
+            return Err(ConfigError::Invalid { key: "database.max_connections", reason: "must be at least 1".into() });
+        }
+        Ok(())
+    }
+
+    pub fn database_kind(&self) -> Option<DatabaseKind> {
+        let url = &self.database.url;
+        if url.is_empty() || url.starts_with("sqlite:") {
+            Some(DatabaseKind::Sqlite)
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            Some(DatabaseKind::Mysql)
+        } else {
+            None
+        }
+    }
+
+    /// The `sqlite:` URL of the local database, "" for the default file.
+    pub fn sqlite_url(&self) -> &str {
+        if self.database_kind() == Some(DatabaseKind::Sqlite) { &self.database.url } else { "" }
+    }
+
+    /// Whether an embedded backend needs the local SQLite file.
+    pub fn needs_local_db(&self) -> bool {
+        self.database_kind() == Some(DatabaseKind::Sqlite)
+            || self.queue.backend == QueueBackend::Embedded
+            || self.notify.backend == NotifyBackend::Log
+    }
+
+    /// Whether any backend talks to AWS (or an AWS-compatible endpoint).
+    pub fn uses_aws(&self) -> bool {
+        self.storage.backend == StorageBackend::S3
+            || self.queue.backend == QueueBackend::Sqs
+            || self.notify.backend == NotifyBackend::Sns
+            || !self.database.password_secret.is_empty()
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.bind.parse().expect("validated at load")
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.bind.parse().ok()
+    }
+}
+
+/// `IMAGED__SECTION__KEY` variables from `env`.
+fn imaged_environment(env: HashMap<String, String>) -> Environment {
+    Environment::with_prefix("IMAGED")
+        .prefix_separator("__")
+        .separator("__")
+        .list_separator(",")
+        .with_list_parse_key("processing.sizes")
+        .try_parsing(true)
+        .source(Some(env))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn built_in_defaults_apply_without_files() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.processing.sizes, vec![128, 256, 1024]);
+        assert_eq!(s.processing.quality, 82);
+        assert_eq!(s.http.bind, "127.0.0.1:8080");
+        assert_eq!(s.queue.backend, QueueBackend::Embedded);
+        assert_eq!(s.storage.backend, StorageBackend::Fs);
+        assert_eq!(s.database_kind(), Some(DatabaseKind::Sqlite));
+        assert!(!s.uses_aws());
+    }
+
+    #[test]
+    fn each_layer_overrides_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "site.toml", "[processing]\nquality = 75\nsizes = [64]\n[http]\nworkers = 3\n");
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[("IMAGED__HTTP__BIND", "0.0.0.0:9000"), ("IMAGED__PROCESSING__SIZES", "100,200"), ("OTHER", "x")]),
+        )
+        .unwrap();
+        assert_eq!((s.http.workers, s.processing.quality), (3, 75), "the file beats the defaults");
+        assert_eq!(s.processing.sizes, vec![100, 200], "the environment beats the file");
+        assert_eq!(s.http.bind, "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Settings::load_from(None, env(&[("IMAGED__PROCESSING__QUALITY", "300")])).unwrap_err();
+        assert!(err.to_string().contains("processing.quality"), "{err}");
+        let typo = write(dir.path(), "typo.toml", "[processing]\nqualty = 80\n");
+        let err = Settings::load_from(Some(&typo), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("qualty"), "{err}");
+        for (var, value, key) in [
+            ("IMAGED__HTTP__BIND", "nowhere", "http.bind"),
+            ("IMAGED__QUEUE__BACKEND", "kafka", "kafka"),
+            ("IMAGED__QUEUE__MAX_RECEIVES", "0", "queue.max_receives"),
+            ("IMAGED__QUEUE__WAIT_SECS", "21", "queue.wait_secs"),
+            ("IMAGED__QUEUE__BATCH_SIZE", "11", "queue.batch_size"),
+            ("IMAGED__PROCESSING__MAX_UPLOAD_BYTES", "0", "processing.max_upload_bytes"),
+            ("IMAGED__STORAGE__BACKEND", "s3", "storage.bucket"),
+            ("IMAGED__QUEUE__BACKEND", "sqs", "queue.url"),
+            ("IMAGED__NOTIFY__BACKEND", "sns", "notify.topic_arn"),
+            ("IMAGED__DATABASE__URL", "postgres://x", "database.url"),
+            ("IMAGED__DATABASE__PASSWORD_SECRET", "db-secret", "database.url"),
+        ] {
+            let err = Settings::load_from(None, env(&[(var, value)])).unwrap_err();
+            assert!(err.to_string().contains(key), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_named_config_file_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Settings::load_from(Some(&dir.path().join("nope.toml")), env(&[])).is_err());
+    }
+
+    #[test]
+    fn the_production_example_is_valid() {
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        let ca = ca.path().to_str().unwrap();
+        let example = Path::new("config/production.toml");
+        let s = Settings::load_from(Some(example), env(&[("IMAGED__DATABASE__CA_FILE", ca)])).unwrap();
+        assert_eq!(
+            (s.storage.backend, s.queue.backend, s.notify.backend),
+            (StorageBackend::S3, QueueBackend::Sqs, NotifyBackend::Sns)
+        );
+        assert_eq!(s.database_kind(), Some(DatabaseKind::Mysql));
+        assert!(!s.needs_local_db());
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug_output() {
+        let s = Settings::load_from(
+            None,
+            env(&[("IMAGED__DATABASE__URL", "mysql://u@h/db"), ("IMAGED__DATABASE__PASSWORD", "hunter2-secret")]),
+        )
+        .unwrap();
+        assert_eq!(s.database.password.expose_secret(), "hunter2-secret");
+        assert!(!format!("{s:?}").contains("hunter2-secret"));
+    }
+}

@@ -1,0 +1,317 @@
+//! MySQL/MariaDB backend of `MetaRepo`, made to run on an existing CloudX
+//! database: `images` keeps CloudX's definition and rows, imaged's state
+//! lives in `imaged_*` tables. Many hosts write at once, so races are
+//! settled by InnoDB: a unique key hash gives each object one row, and the
+//! job row's lock (`SELECT … FOR UPDATE`) orders a delete against a
+//! completing job.
+
+use std::{future::Future, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use sqlx::{
+    Executor, MySql, MySqlPool, Row, Transaction,
+    mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode},
+};
+
+use super::{DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, VariantRow};
+use crate::config::DatabaseSettings;
+
+/// `id` is `BIGINT UNSIGNED` (CloudX's `SERIAL`) and `last_modified` a
+/// `TIMESTAMP`: read them as the signed id and naive UTC time the other
+/// backend gives (the session's time zone is UTC).
+const IMAGE_COLUMNS: &str = "CAST(i.id AS SIGNED) AS id, i.object_key, i.object_type, \
+    CAST(i.last_modified AS DATETIME) AS last_modified, i.object_size";
+const VARIANT_COLUMNS: &str = "size, width, height, object_key, object_size";
+
+/// Connects (TLS verified against `ca_file` when one is set) and brings
+/// imaged's own tables up to date.
+pub async fn connect(settings: &DatabaseSettings, password: Option<&SecretString>) -> anyhow::Result<MySqlPool> {
+    let url = settings.url.replacen("mariadb://", "mysql://", 1);
+    let mut options = MySqlConnectOptions::from_str(&url)?;
+    if let Some(password) = password {
+        options = options.password(password.expose_secret());
+    }
+    if !settings.ca_file.is_empty() {
+        options = options.ssl_mode(MySqlSslMode::VerifyIdentity).ssl_ca(&settings.ca_file);
+    }
+    // READ COMMITTED: no gap locks, so writers of different rows do not
+    // deadlock over the empty index ranges between them.
+    let pool = MySqlPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// Creates `images` if it is missing (CloudX's definition) and imaged's
+/// tables; never touches a row.
+async fn migrate(pool: &MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator = sqlx::migrate!("./migrations/mysql");
+    migrator.dangerous_set_table_name("imaged_migrations");
+    migrator.run(pool).await
+}
+
+fn key_hash(key: &str) -> Vec<u8> {
+    Sha256::digest(key.as_bytes()).to_vec()
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// InnoDB may still pick a transaction as a deadlock victim (1213) or time
+/// out its lock wait (1205); both ask the client to run it again.
+fn is_lock_conflict(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db)
+        if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| matches!(e.number(), 1213 | 1205)))
+}
+
+/// Runs a write transaction, again (a few times, briefly apart) when
+/// InnoDB asks for that.
+async fn retrying<T, F, Fut>(mut transaction: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        match transaction().await {
+            Err(err) if attempt < 4 && is_lock_conflict(&err) => {
+                attempt += 1;
+                tracing::debug!(error = %err, attempt, "lock conflict; running the transaction again");
+                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+enum Claim {
+    Inserted(i64),
+    /// Another writer's row holds the key.
+    Taken,
+}
+
+pub struct MysqlRepo {
+    pool: MySqlPool,
+}
+
+impl MysqlRepo {
+    pub fn new(pool: MySqlPool) -> Self {
+        Self { pool }
+    }
+
+    /// Locks the job row, so a delete and a completing job take turns.
+    async fn lock_job(tx: &mut Transaction<'_, MySql>, image_id: i64) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query("SELECT image_id FROM imaged_jobs WHERE image_id = ? FOR UPDATE")
+            .bind(image_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn try_insert(&self, image: &NewImage, content_type: Option<&str>) -> Result<Claim, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let id =
+            sqlx::query("INSERT INTO images (object_key, object_type, last_modified, object_size) VALUES (?, ?, ?, ?)")
+                .bind(&image.object_key)
+                .bind(&image.object_type)
+                .bind(image.last_modified)
+                .bind(image.object_size)
+                .execute(&mut *tx)
+                .await?
+                .last_insert_id() as i64;
+        let claim = sqlx::query("INSERT INTO imaged_objects (key_hash, image_id) VALUES (?, ?)")
+            .bind(key_hash(&image.object_key))
+            .bind(id)
+            .execute(&mut *tx)
+            .await;
+        match claim {
+            Err(err) if is_unique_violation(&err) => {
+                tx.rollback().await?;
+                return Ok(Claim::Taken);
+            }
+            other => other?,
+        };
+        sqlx::query("INSERT INTO imaged_jobs (image_id, status, content_type, updated_at) VALUES (?, 'pending', ?, ?)")
+            .bind(id)
+            .bind(content_type)
+            .bind(Utc::now().naive_utc())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Claim::Inserted(id))
+    }
+
+    async fn delete_tx(&self, id: i64) -> Result<Option<Vec<VariantRow>>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        Self::lock_job(&mut tx, id).await?;
+        let variants = Self::variants_in(&mut tx, id).await?;
+        let deleted = sqlx::query("DELETE FROM images WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        for table in ["imaged_variants", "imaged_jobs", "imaged_objects"] {
+            let sql = sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE image_id = ?"));
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok((deleted.rows_affected() > 0).then_some(variants))
+    }
+
+    async fn set_job_tx(&self, image_id: i64, state: &JobState) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO imaged_jobs (image_id, status, error, content_type, updated_at)
+             SELECT id, ?, ?, ?, ? FROM images WHERE id = ?
+             ON DUPLICATE KEY UPDATE status = VALUES(status), error = VALUES(error),
+               content_type = COALESCE(VALUES(content_type), content_type), updated_at = VALUES(updated_at)",
+        )
+        .bind(state.status.as_str())
+        .bind(&state.error)
+        .bind(&state.content_type)
+        .bind(Utc::now().naive_utc())
+        .bind(image_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn complete_tx(&self, image_id: i64, variants: &[VariantRow]) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM images WHERE id = ?").bind(image_id).fetch_optional(&mut *tx).await?;
+        if !Self::lock_job(&mut tx, image_id).await? || exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM imaged_variants WHERE image_id = ?").bind(image_id).execute(&mut *tx).await?;
+        for v in variants {
+            sqlx::query(
+                "INSERT INTO imaged_variants (image_id, size, width, height, object_key, object_size) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(image_id)
+            .bind(v.size)
+            .bind(v.width)
+            .bind(v.height)
+            .bind(&v.object_key)
+            .bind(v.object_size)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE imaged_jobs SET status = 'done', error = NULL, updated_at = ? WHERE image_id = ?")
+            .bind(Utc::now().naive_utc())
+            .bind(image_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn variants_in(tx: &mut Transaction<'_, MySql>, image_id: i64) -> Result<Vec<VariantRow>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {VARIANT_COLUMNS} FROM imaged_variants WHERE image_id = ? ORDER BY size"
+        ));
+        sqlx::query_as(sql).bind(image_id).fetch_all(&mut **tx).await
+    }
+}
+
+#[async_trait]
+impl MetaRepo for MysqlRepo {
+    /// The row, its key claim and its pending job in one transaction. When
+    /// another writer claimed the key first, its row is the answer.
+    async fn insert_image(&self, image: &NewImage, content_type: Option<&str>) -> Result<i64, DbError> {
+        for _ in 0..2 {
+            if let Claim::Inserted(id) = retrying(|| self.try_insert(image, content_type)).await? {
+                return Ok(id);
+            }
+            if let Some(existing) = self.image_by_key(&image.object_key).await? {
+                return Ok(existing.id);
+            }
+            // The claim's row was deleted by someone who does not know of
+            // claims (the CloudX app): drop it and try once more.
+            sqlx::query(
+                "DELETE o FROM imaged_objects o LEFT JOIN images i ON i.id = o.image_id
+                 WHERE o.key_hash = ? AND i.id IS NULL",
+            )
+            .bind(key_hash(&image.object_key))
+            .execute(&self.pool)
+            .await?;
+        }
+        Err(DbError(sqlx::Error::Protocol(format!("object key {} could not be claimed", image.object_key))))
+    }
+
+    async fn image(&self, id: i64) -> Result<Option<ImageRow>, DbError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images i WHERE i.id = ?"));
+        Ok(sqlx::query_as(sql).bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    /// Through the key claim; rows CloudX wrote have none, and are found by
+    /// their key (a scan: CloudX's table has no index on it).
+    async fn image_by_key(&self, key: &str) -> Result<Option<ImageRow>, DbError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS} FROM imaged_objects o JOIN images i ON i.id = o.image_id WHERE o.key_hash = ?"
+        ));
+        if let Some(row) = sqlx::query_as(sql).bind(key_hash(key)).fetch_optional(&self.pool).await? {
+            return Ok(Some(row));
+        }
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS} FROM images i WHERE i.object_key = ? ORDER BY i.id DESC LIMIT 1"
+        ));
+        Ok(sqlx::query_as(sql).bind(key).fetch_optional(&self.pool).await?)
+    }
+
+    async fn images(&self) -> Result<Vec<ImageRow>, DbError> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images i ORDER BY i.id"));
+        Ok(sqlx::query_as(sql).fetch_all(&self.pool).await?)
+    }
+
+    async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError> {
+        Ok(retrying(|| self.delete_tx(id)).await?)
+    }
+
+    async fn job(&self, image_id: i64) -> Result<Option<JobState>, DbError> {
+        let row = sqlx::query("SELECT status, error, content_type FROM imaged_jobs WHERE image_id = ?")
+            .bind(image_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| JobState {
+            status: JobStatus::parse(r.get("status")),
+            error: r.get("error"),
+            content_type: r.get("content_type"),
+        }))
+    }
+
+    /// Only while the image exists: a job never re-creates the state of an
+    /// image deleted under it.
+    async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError> {
+        Ok(retrying(|| self.set_job_tx(image_id, state)).await?)
+    }
+
+    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<bool, DbError> {
+        Ok(retrying(|| self.complete_tx(image_id, variants)).await?)
+    }
+
+    async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {VARIANT_COLUMNS} FROM imaged_variants WHERE image_id = ? ORDER BY size"
+        ));
+        Ok(sqlx::query_as(sql).bind(image_id).fetch_all(&self.pool).await?)
+    }
+
+    async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError> {
+        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM imaged_jobs GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn check(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

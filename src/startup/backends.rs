@@ -1,0 +1,104 @@
+//! The four seams, each chosen once from settings: the rest of imaged sees
+//! only the traits.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use aws_config::SdkConfig;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::SqlitePool;
+
+use crate::{
+    aws,
+    config::{DatabaseKind, NotifyBackend, QueueBackend, Settings, StorageBackend},
+    db::{MetaRepo, MysqlRepo, SqliteRepo, connect_mysql, open_local},
+    notify::{LogNotifier, Notifier, SnsNotifier},
+    queue::{EmbeddedQueue, JobQueue, SqsQueue},
+    storage::{BlobStore, FsStore, S3Store},
+};
+
+#[derive(Clone)]
+pub struct Backends {
+    pub meta: Arc<dyn MetaRepo>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+impl Backends {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let sdk_config = match settings.uses_aws() {
+            true => Some(aws::sdk_config(&settings.aws).await),
+            false => None,
+        };
+        let sdk = || sdk_config.as_ref().expect("an AWS backend is configured, so the SDK config was loaded");
+        // The embedded backends share one local SQLite file.
+        let local = match settings.needs_local_db() {
+            true => Some(open_local(&settings.data_dir, settings.sqlite_url()).await?),
+            false => None,
+        };
+        let local = || local.clone().expect("an embedded backend is configured, so the local database is open");
+
+        let meta: Arc<dyn MetaRepo> = match settings.database_kind() {
+            Some(DatabaseKind::Mysql) => {
+                let password = database_password(settings, sdk_config.as_ref()).await?;
+                let pool = connect_mysql(&settings.database, password.as_ref()).await.context("connecting to MySQL")?;
+                Arc::new(MysqlRepo::new(pool))
+            }
+            _ => Arc::new(SqliteRepo::new(local())),
+        };
+        let blobs: Arc<dyn BlobStore> = match settings.storage.backend {
+            StorageBackend::Fs => Arc::new(FsStore::open(settings.data_dir.join("blobs")).await?),
+            StorageBackend::S3 => {
+                Arc::new(S3Store::new(aws::s3_client(sdk(), &settings.aws), &settings.storage.bucket))
+            }
+        };
+        let q = &settings.queue;
+        let visibility = Duration::from_secs(q.visibility_timeout_secs);
+        let queue: Arc<dyn JobQueue> = match q.backend {
+            QueueBackend::Embedded => Arc::new(EmbeddedQueue::new(local(), visibility, q.max_receives)),
+            QueueBackend::Sqs => {
+                let client = aws_sdk_sqs::Client::new(sdk());
+                Arc::new(SqsQueue::connect(client, &q.url, visibility, q.max_receives).await?)
+            }
+        };
+        let n = &settings.notify;
+        let notifier: Arc<dyn Notifier> = match n.backend {
+            NotifyBackend::Log => Arc::new(LogNotifier::new(local(), &n.topic_arn, n.auto_confirm)),
+            NotifyBackend::Sns => Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk()), &n.topic_arn)),
+        };
+        Ok(Self { meta, blobs, queue, notifier })
+    }
+
+    /// Only the database: what `imaged migrate` needs.
+    pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+        match settings.database_kind() {
+            Some(DatabaseKind::Mysql) => {
+                let sdk = match settings.uses_aws() {
+                    true => Some(aws::sdk_config(&settings.aws).await),
+                    false => None,
+                };
+                let password = database_password(settings, sdk.as_ref()).await?;
+                connect_mysql(&settings.database, password.as_ref()).await.context("connecting to MySQL")?;
+            }
+            _ => {
+                let _: SqlitePool = open_local(&settings.data_dir, settings.sqlite_url()).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `database.password`, else the Secrets Manager secret, else none (the
+/// URL may carry one).
+async fn database_password(settings: &Settings, sdk: Option<&SdkConfig>) -> anyhow::Result<Option<SecretString>> {
+    let db = &settings.database;
+    if !db.password.expose_secret().is_empty() {
+        return Ok(Some(db.password.clone()));
+    }
+    if db.password_secret.is_empty() {
+        return Ok(None);
+    }
+    let sdk = sdk.context("database.password_secret needs the AWS SDK configuration")?;
+    Ok(Some(aws::secret_password(sdk, &db.password_secret).await?))
+}

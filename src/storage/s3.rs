@@ -1,0 +1,183 @@
+//! S3 backend. Objects above `MULTIPART_THRESHOLD` go up as a multipart
+//! upload (parts of `PART_SIZE`, a few at a time); what S3 reports of an
+//! object after the put — its content type, size and last-modified time —
+//! is what the `images` row records, as CloudX does.
+
+use async_trait::async_trait;
+use aws_sdk_s3::{
+    Client,
+    config::http::HttpResponse,
+    error::{DisplayErrorContext, SdkError},
+    primitives::ByteStream as S3Body,
+    types::{CompletedMultipartUpload, CompletedPart},
+};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::{BlobMeta, BlobReader, BlobStore, StoreError};
+
+/// Objects larger than this are uploaded in parts.
+const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
+/// 8 MiB parts (S3's minimum is 5 MiB), uploaded four at a time.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT: usize = 4;
+
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Store {
+    pub fn new(client: Client, bucket: &str) -> Self {
+        Self { client, bucket: bucket.to_owned() }
+    }
+
+    async fn put_multipart(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), StoreError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| classify(key, e))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_owned();
+        let result = self.upload_parts(key, &upload_id, bytes).await;
+        let completed = match result {
+            Ok(parts) => self
+                .client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| classify(key, e)),
+            Err(err) => Err(err),
+        };
+        if completed.is_err() {
+            // Parts of an abandoned upload are billed until aborted.
+            let abort = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(&upload_id);
+            if let Err(err) = abort.send().await {
+                tracing::warn!(key, error = %err, "could not abort a failed multipart upload");
+            }
+        }
+        completed
+    }
+
+    async fn upload_parts(&self, key: &str, upload_id: &str, bytes: Bytes) -> Result<Vec<CompletedPart>, StoreError> {
+        let chunks: Vec<(i32, Bytes)> = (0..bytes.len())
+            .step_by(PART_SIZE)
+            .zip(1..)
+            .map(|(start, number)| (number, bytes.slice(start..(start + PART_SIZE).min(bytes.len()))))
+            .collect();
+        let uploads = chunks.into_iter().map(|(number, chunk)| async move {
+            let part = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(S3Body::from(chunk))
+                .send()
+                .await
+                .map_err(|e| classify(key, e))?;
+            Ok::<_, StoreError>(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag).build())
+        });
+        let mut parts: Vec<CompletedPart> =
+            stream::iter(uploads).buffer_unordered(PARTS_IN_FLIGHT).try_collect().await?;
+        parts.sort_by_key(|p| p.part_number);
+        Ok(parts)
+    }
+}
+
+/// 404 is "no such object"; everything else (network, throttling, access)
+/// is worth retrying.
+fn classify<E>(key: &str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
+        StoreError::NotFound(key.to_owned())
+    } else {
+        let source = anyhow::anyhow!("{}", DisplayErrorContext(&err));
+        StoreError::Unavailable { key: key.to_owned(), source }
+    }
+}
+
+fn utc(t: Option<&aws_sdk_s3::primitives::DateTime>) -> chrono::NaiveDateTime {
+    let secs = t.map_or(0, aws_sdk_s3::primitives::DateTime::secs);
+    chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().naive_utc()
+}
+
+#[async_trait]
+impl BlobStore for S3Store {
+    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
+        if bytes.len() > MULTIPART_THRESHOLD {
+            self.put_multipart(key, bytes, content_type).await?;
+        } else {
+            let put = self.client.put_object().bucket(&self.bucket).key(key).content_type(content_type);
+            put.body(S3Body::from(bytes)).send().await.map_err(|e| classify(key, e))?;
+        }
+        self.head(key).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        let reader = self.open(key).await?;
+        let chunks: Vec<Bytes> = reader
+            .body
+            .try_collect()
+            .await
+            .map_err(|e| StoreError::Unavailable { key: key.to_owned(), source: e.into() })?;
+        Ok(chunks.concat().into())
+    }
+
+    async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
+        let object =
+            self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|e| classify(key, e))?;
+        let meta = BlobMeta {
+            size: object.content_length().unwrap_or_default().max(0) as u64,
+            last_modified: utc(object.last_modified()),
+            content_type: object.content_type().unwrap_or("binary/octet-stream").to_owned(),
+        };
+        let body = stream::unfold(object.body, |mut body| async move {
+            body.next().await.map(|chunk| (chunk.map_err(std::io::Error::other), body))
+        });
+        Ok(BlobReader { meta, body: Box::pin(body) })
+    }
+
+    async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
+        let head =
+            self.client.head_object().bucket(&self.bucket).key(key).send().await.map_err(|e| classify(key, e))?;
+        Ok(BlobMeta {
+            size: head.content_length().unwrap_or_default().max(0) as u64,
+            last_modified: utc(head.last_modified()),
+            content_type: head.content_type().unwrap_or("binary/octet-stream").to_owned(),
+        })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let delete = self.client.delete_object().bucket(&self.bucket).key(key);
+        delete.send().await.map(|_| ()).map_err(|e| classify(key, e))
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let pages: Vec<_> = pages.collect::<Vec<_>>().await;
+        let mut keys = Vec::new();
+        for page in pages {
+            let page = page.map_err(|e| classify(prefix, e))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        }
+        Ok(keys)
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        let head = self.client.head_bucket().bucket(&self.bucket).send().await;
+        head.map(|_| ()).map_err(|e| classify(&self.bucket, e))
+    }
+}

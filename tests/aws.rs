@@ -1,0 +1,360 @@
+//! What only the production backends can show: S3 bucket notifications,
+//! SQS dead-lettering by redrive policy, SNS publishing, a CloudX MySQL
+//! database taken over, Secrets Manager and TLS, and two hosts on one
+//! queue. Needs moto and MariaDB (`scripts/test` starts them).
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, Event, NotificationConfiguration, QueueConfiguration, VersioningConfiguration,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::{
+    Daemon,
+    aws::{Fixture, create_database, unique},
+    embedded_settings, jpeg, spawn,
+};
+use futures_util::StreamExt;
+use serde_json::Value;
+use sqlx::{Connection, MySqlConnection, Row};
+
+/// Settings on a fresh fixture's resources.
+async fn fixture_settings(dir: &std::path::Path) -> (Fixture, imaged::config::Settings) {
+    let fixture = Fixture::create().await;
+    let mut s = embedded_settings(dir);
+    fixture.apply(&mut s);
+    (fixture, s)
+}
+
+/// Polls `check` every 100 ms for up to 60 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..600 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within 60 s");
+}
+
+async fn queue_arn(fixture: &Fixture, url: &str) -> String {
+    let attrs = fixture
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    attrs.attributes().unwrap()[&QueueAttributeName::QueueArn].clone()
+}
+
+#[actix_web::test]
+async fn objects_put_straight_into_s3_get_a_row_and_thumbnails_and_leave_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, s) = fixture_settings(dir.path()).await;
+    let notify = QueueConfiguration::builder()
+        .queue_arn(queue_arn(&fixture, &fixture.queue_url).await)
+        .events(Event::S3ObjectCreated)
+        .events(Event::S3ObjectRemoved)
+        .build()
+        .unwrap();
+    fixture
+        .s3()
+        .put_bucket_notification_configuration()
+        .bucket(&fixture.bucket)
+        .notification_configuration(NotificationConfiguration::builder().queue_configurations(notify).build())
+        .send()
+        .await
+        .unwrap();
+    let app = spawn(s).await;
+
+    let key = "images/straight into s3 ü.jpg";
+    let body = jpeg(900, 600);
+    fixture.s3().put_object().bucket(&fixture.bucket).key(key).body(body.clone().into()).send().await.unwrap();
+    eventually("the object is listed", || async { !app.json("/api/image").await.as_array().unwrap().is_empty() }).await;
+    let listed = app.json("/api/image").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "one row: {listed}");
+    assert_eq!(
+        (listed[0]["object_key"].as_str(), listed[0]["object_size"].as_u64()),
+        (Some(key), Some(body.len() as u64))
+    );
+    let id = listed[0]["id"].as_i64().unwrap();
+    let doc = app.finished(id).await;
+    assert_eq!(doc["status"], "done", "{doc}");
+    assert_eq!(doc["thumbnails"].as_array().unwrap().len(), 3);
+    app.drained().await; // the thumbnails' own events are read and dropped
+    assert_eq!(app.json("/api/image").await.as_array().unwrap().len(), 1, "thumbnails get no rows");
+
+    fixture.s3().delete_object().bucket(&fixture.bucket).key(key).send().await.unwrap();
+    eventually("the row is gone", || async { app.json("/api/image").await.as_array().unwrap().is_empty() }).await;
+    eventually("the thumbnails are gone", || async { app.blob_keys().await.is_empty() }).await;
+    assert_eq!(app.get(&format!("/api/image/{id}")).await.status(), 404);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_cloudx_body_sent_by_hand_is_processed_and_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, s) = fixture_settings(dir.path()).await;
+    // An SQS queue subscribed to the topic stands in for the e-mail inbox.
+    let inbox = fixture.sqs().create_queue().queue_name(unique("inbox")).send().await.unwrap();
+    let inbox_url = inbox.queue_url().unwrap().to_owned();
+    aws_sdk_sns::Client::new(&fixture.sdk)
+        .subscribe()
+        .topic_arn(&fixture.topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn(&fixture, &inbox_url).await)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    let key = "images/5a8ef527-2608-4275-8e33-ed8f1f11647b-t1.jpg";
+    let bytes = jpeg(640, 480);
+    fixture.s3().put_object().bucket(&fixture.bucket).key(key).body(bytes.clone().into()).send().await.unwrap();
+    let body = format!(
+        "event_type: upload\nobject_key: {key}\nobject_type: binary/octet-stream\n\
+         last_modified: 2026-11-24 05:14:53+00:00\nobject_size: {}\ndownload_link: http://ec2-host/api/image/file/1",
+        bytes.len()
+    );
+    fixture.sqs().send_message().queue_url(&fixture.queue_url).message_body(&body).send().await.unwrap();
+    let app = spawn(s).await;
+
+    let mut published = Vec::new();
+    for _ in 0..600 {
+        published.extend(fixture.peek(&inbox_url).await);
+        if !published.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(published, [body], "the CloudX body, as it came, is the notice");
+    let listed = app.json("/api/image").await;
+    assert_eq!(listed[0]["object_key"], key);
+    assert_eq!(app.finished(listed[0]["id"].as_i64().unwrap()).await["status"], "done");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_poison_message_reaches_the_dead_letter_queue_after_max_receive_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Fixture::with_max_receives(2).await;
+    let mut s = embedded_settings(dir.path());
+    fixture.apply(&mut s);
+    s.queue.max_receives = 5; // the queue's redrive policy (2) decides instead
+    let app = spawn(s).await;
+    assert_eq!(app.backends.queue.max_receives(), 2);
+    fixture.sqs().send_message().queue_url(&fixture.queue_url).message_body("hello, not a job").send().await.unwrap();
+
+    eventually("the message is dead-lettered", || async { app.json("/api/stats").await["queue"]["dead_letters"] == 1 })
+        .await;
+    assert_eq!(fixture.peek(&fixture.dead_letter_url).await, ["hello, not a job"]);
+    let stats = app.json("/api/stats").await;
+    assert_eq!((stats["queue"]["depth"].as_u64(), stats["queue"]["in_flight"].as_u64()), (Some(0), Some(0)), "{stats}");
+    app.stop().await;
+}
+
+/// The CloudX app's own table and three rows written as it writes them.
+async fn cloudx_database() -> (String, Vec<(u64, String, String, i64)>) {
+    let url = create_database(&unique("cloudx")).await;
+    let mut conn = MySqlConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS images (id SERIAL NOT NULL PRIMARY KEY, object_key TEXT NOT NULL,
+         object_type TEXT NOT NULL, last_modified timestamp NOT NULL, object_size BIGINT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for (key, stamp, size) in [
+        ("images/11111111-1111-4111-8111-111111111111-a.jpg", "2026-05-17 14:01:43", 27844),
+        ("images/22222222-2222-4222-8222-222222222222-b.png", "2026-05-18 09:00:00", 637),
+        ("images/33333333-3333-4333-8333-333333333333-c.jpeg", "2026-05-19 23:59:59", 1),
+    ] {
+        sqlx::query("INSERT INTO images (object_key, object_type, last_modified, object_size) VALUES (?, 'binary/octet-stream', ?, ?)")
+            .bind(key)
+            .bind(stamp)
+            .bind(size)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let rows = images_table(&mut conn).await;
+    (url, rows)
+}
+
+async fn images_table(conn: &mut MySqlConnection) -> Vec<(u64, String, String, i64)> {
+    sqlx::query("SELECT id, object_key, DATE_FORMAT(last_modified, '%Y-%m-%d %H:%i:%s') AS t, object_size FROM images ORDER BY id")
+        .fetch_all(conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("id"), r.get("object_key"), r.get("t"), r.get("object_size")))
+        .collect()
+}
+
+async fn show_create(conn: &mut MySqlConnection) -> String {
+    sqlx::query("SHOW CREATE TABLE images").fetch_one(conn).await.unwrap().get(1)
+}
+
+#[actix_web::test]
+async fn migrate_takes_over_a_cloudx_database_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, before) = cloudx_database().await;
+    let mut conn = MySqlConnection::connect(&url).await.unwrap();
+    let definition = show_create(&mut conn).await;
+
+    let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_imaged"))
+        .current_dir(dir.path())
+        .arg("migrate")
+        .env("IMAGED__DATABASE__URL", &url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    assert_eq!(images_table(&mut conn).await, before, "no CloudX row touched");
+    assert_eq!(show_create(&mut conn).await, definition, "the images table is as CloudX made it");
+    let tables: Vec<String> = sqlx::query_scalar("SHOW TABLES").fetch_all(&mut conn).await.unwrap();
+    assert!(tables.iter().all(|t| t == "images" || t.starts_with("imaged_")), "{tables:?}");
+
+    // imaged serves CloudX's rows as CloudX did.
+    let mut s = embedded_settings(dir.path());
+    s.database.url = url;
+    s.queue.pollers = 0;
+    let app = spawn(s).await;
+    let listed = app.json("/api/image").await;
+    assert_eq!(listed.as_array().unwrap().len(), 3);
+    assert_eq!(
+        listed[0],
+        serde_json::json!({"id": before[0].0, "last_modified": "2026-05-17T14:01:43Z", "object_key": before[0].1,
+            "object_size": 27844, "object_type": "binary/octet-stream"})
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn migrate_on_an_empty_database_creates_cloudxs_images_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = create_database(&unique("empty")).await;
+    let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_imaged"))
+        .current_dir(dir.path())
+        .arg("migrate")
+        .env("IMAGED__DATABASE__URL", &url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let mut conn = MySqlConnection::connect(&url).await.unwrap();
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'images' ORDER BY ORDINAL_POSITION",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["id", "object_key", "object_type", "last_modified", "object_size"]);
+    let types: Vec<&str> = columns.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(types, ["bigint(20) unsigned", "text", "text", "timestamp", "bigint(20)"]);
+}
+
+#[actix_web::test]
+async fn the_password_comes_from_secrets_manager_over_tls_verified_against_the_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, mut s) = fixture_settings(dir.path()).await;
+    let secret = unique("db-secret");
+    let password = std::env::var("IMAGED_TEST_MYSQL_TLS_PASSWORD").unwrap();
+    aws_sdk_secretsmanager::Client::new(&fixture.sdk)
+        .create_secret()
+        .name(&secret)
+        .secret_string(serde_json::json!({ "password": password, "username": "ignored" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let database = fixture.database_url.rsplit('/').next().unwrap().to_owned();
+    let port = std::env::var("IMAGED_TEST_MYSQL_PORT").unwrap();
+    let user = std::env::var("IMAGED_TEST_MYSQL_TLS_USER").unwrap();
+    s.database.url = format!("mysql://{user}@127.0.0.1:{port}/{database}");
+    s.database.password_secret = secret;
+
+    // A CA that did not sign the server's certificate is refused.
+    s.database.ca_file = "/etc/ssl/certs/ca-certificates.crt".into();
+    let refused = imaged::startup::Backends::build(&s).await.err().expect("an unverifiable server is refused");
+    assert!(format!("{refused:#}").contains("MySQL"), "{refused:#}");
+
+    s.database.ca_file = std::env::var("IMAGED_TEST_MYSQL_CA").unwrap();
+    let app = spawn(s).await;
+    let id = app.upload_ok("tls.jpg", jpeg(300, 200)).await;
+    assert_eq!(app.finished(id).await["status"], "done");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn two_hosts_on_one_queue_and_database_make_each_variant_once() {
+    let fixture = Fixture::create().await;
+    let versioning = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    let s3 = fixture.s3();
+    s3.put_bucket_versioning().bucket(&fixture.bucket).versioning_configuration(versioning).send().await.unwrap();
+    let envs: Vec<(String, String)> = [
+        ("IMAGED__AWS__ENDPOINT_URL", common::aws::aws_settings().endpoint_url),
+        ("IMAGED__AWS__REGION", "us-east-1".into()),
+        ("IMAGED__STORAGE__BACKEND", "s3".into()),
+        ("IMAGED__STORAGE__BUCKET", fixture.bucket.clone()),
+        ("IMAGED__QUEUE__BACKEND", "sqs".into()),
+        ("IMAGED__QUEUE__URL", fixture.queue_url.clone()),
+        ("IMAGED__QUEUE__WAIT_SECS", "1".into()),
+        ("IMAGED__NOTIFY__BACKEND", "sns".into()),
+        ("IMAGED__NOTIFY__TOPIC_ARN", fixture.topic_arn.clone()),
+        ("IMAGED__DATABASE__URL", fixture.database_url.clone()),
+        ("IMAGED__PROCESSING__WORKERS", "1".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut hosts = [Daemon::start(dir_a.path(), &envs), Daemon::start(dir_b.path(), &envs)];
+
+    let client = reqwest::Client::new();
+    let uploads = (0..50).map(|i| {
+        let (client, url) = (client.clone(), hosts[i % 2].url("/api/image"));
+        async move {
+            let part = reqwest::multipart::Part::bytes(jpeg(320 + i as u32, 240)).file_name(format!("p{i}.jpg"));
+            let response =
+                client.post(url).multipart(reqwest::multipart::Form::new().part("upfile", part)).send().await;
+            let body: Value = response.unwrap().json().await.unwrap();
+            body["id"].as_i64().unwrap_or_else(|| panic!("upload {i}: {body}"))
+        }
+    });
+    let ids: Vec<i64> = futures_util::stream::iter(uploads).buffer_unordered(8).collect().await;
+    for id in &ids {
+        let url = hosts[0].url(&format!("/api/image/{id}/thumbnails"));
+        let mut status = Value::Null;
+        for _ in 0..1200 {
+            status = client.get(&url).send().await.unwrap().json::<Value>().await.unwrap()["status"].clone();
+            if status == "done" || status == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, "done", "image {id}:\n{}\n{}", hosts[0].log_tail(), hosts[1].log_tail());
+    }
+
+    let mut conn = MySqlConnection::connect(&fixture.database_url).await.unwrap();
+    let (rows, keys): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT object_key) FROM images").fetch_one(&mut conn).await.unwrap();
+    assert_eq!((rows, keys), (50, 50), "one row per upload");
+    let versions = s3.list_object_versions().bucket(&fixture.bucket).prefix("thumbnails/").send().await.unwrap();
+    let mut written: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for v in versions.versions() {
+        *written.entry(v.key().unwrap().to_owned()).or_default() += 1;
+    }
+    assert_eq!(written.len(), 150, "three variants of each image");
+    assert!(written.values().all(|&n| n == 1), "each variant written once: {written:?}");
+    for host in &mut hosts {
+        let status = host.stop();
+        assert!(status.success(), "{status}:\n{}", host.log_tail());
+    }
+}

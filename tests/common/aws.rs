@@ -1,0 +1,139 @@
+//! The production backend set for tests: moto (S3, SQS, SNS, Secrets
+//! Manager) and a private MariaDB, both started by `scripts/services`
+//! (which `scripts/test` runs). Each test gets a bucket, a queue with a
+//! dead-letter queue, a topic and a database of its own, so tests run in
+//! parallel without seeing each other's data.
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::QueueAttributeName;
+use imaged::config::{AwsSettings, NotifyBackend, QueueBackend, Settings, StorageBackend};
+use sqlx::{Connection, MySqlConnection};
+
+/// Receives before SQS moves a message to the dead-letter queue: the same
+/// as the embedded queue's default, so the suite means the same on both.
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+fn var(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test, which starts moto and MariaDB"))
+}
+
+pub fn aws_settings() -> AwsSettings {
+    AwsSettings { region: "us-east-1".into(), endpoint_url: var("IMAGED_TEST_MOTO_URL") }
+}
+
+pub async fn sdk() -> SdkConfig {
+    imaged::aws::sdk_config(&aws_settings()).await
+}
+
+/// A short unique name for this test's resources.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// One test's bucket, queue (with its DLQ), topic and database.
+pub struct Fixture {
+    pub sdk: SdkConfig,
+    pub bucket: String,
+    pub queue_url: String,
+    pub dead_letter_url: String,
+    pub topic_arn: String,
+    pub database_url: String,
+}
+
+impl Fixture {
+    pub async fn create() -> Self {
+        Self::with_max_receives(MAX_RECEIVE_COUNT).await
+    }
+
+    pub async fn with_max_receives(max_receive_count: u32) -> Self {
+        let sdk = sdk().await;
+        let name = unique("imaged");
+        let s3 = imaged::aws::s3_client(&sdk, &aws_settings());
+        s3.create_bucket().bucket(&name).send().await.expect("create bucket");
+        let (queue_url, dead_letter_url) = create_queue(&sdk, &name, max_receive_count).await;
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let topic = sns.create_topic().name(&name).send().await.expect("create topic");
+        Self {
+            bucket: name.clone(),
+            queue_url,
+            dead_letter_url,
+            topic_arn: topic.topic_arn().unwrap().to_owned(),
+            database_url: create_database(&name).await,
+            sdk,
+        }
+    }
+
+    /// Points `settings` at this fixture's resources.
+    pub fn apply(&self, s: &mut Settings) {
+        s.aws = aws_settings();
+        s.storage.backend = StorageBackend::S3;
+        s.storage.bucket = self.bucket.clone();
+        s.queue.backend = QueueBackend::Sqs;
+        s.queue.url = self.queue_url.clone();
+        s.notify.backend = NotifyBackend::Sns;
+        s.notify.topic_arn = self.topic_arn.clone();
+        s.database.url = self.database_url.clone();
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        imaged::aws::s3_client(&self.sdk, &aws_settings())
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    /// Messages now visible on a queue (without hiding them for long).
+    pub async fn peek(&self, queue_url: &str) -> Vec<String> {
+        let out = self
+            .sqs()
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("receive");
+        out.messages().iter().filter_map(|m| m.body().map(str::to_owned)).collect()
+    }
+}
+
+/// A queue and its dead-letter queue, joined by a redrive policy.
+pub async fn create_queue(sdk: &SdkConfig, name: &str, max_receive_count: u32) -> (String, String) {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let dlq = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.expect("create DLQ");
+    let dlq_url = dlq.queue_url().unwrap().to_owned();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("DLQ attributes");
+    let dlq_arn = attrs.attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
+    let policy = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count });
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, policy.to_string())
+        .send()
+        .await
+        .expect("create queue");
+    (queue.queue_url().unwrap().to_owned(), dlq_url)
+}
+
+/// The admin URL of the test MariaDB (no database).
+pub fn mysql_admin_url() -> String {
+    var("IMAGED_TEST_MYSQL_URL")
+}
+
+/// A fresh, empty database; returns its URL for the admin user.
+pub async fn create_database(name: &str) -> String {
+    let db = name.replace('-', "_");
+    let admin = mysql_admin_url();
+    let mut conn = MySqlConnection::connect(&admin).await.expect("connect to the test MariaDB");
+    let sql = sqlx::AssertSqlSafe(format!("CREATE DATABASE `{db}`"));
+    sqlx::query(sql).execute(&mut conn).await.expect("create database");
+    format!("{admin}/{db}")
+}
