@@ -219,5 +219,9 @@ async fn concurrent_uploads_and_deletes_all_succeed() {
         }
     }
     assert_eq!(app.json("/api/image").await, serde_json::json!([]));
+    // Jobs that ran into a delete leave no state, rows or objects behind.
+    app.drained().await;
+    assert_eq!(app.json("/api/stats").await["jobs"], serde_json::json!({}), "no phantom jobs");
+    assert_eq!(app.blob_keys().await, Vec::<String>::new());
     app.stop().await;
 }

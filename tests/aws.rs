@@ -96,6 +96,14 @@ async fn objects_put_straight_into_s3_get_a_row_and_thumbnails_and_leave_with_th
     eventually("the row is gone", || async { app.json("/api/image").await.as_array().unwrap().is_empty() }).await;
     eventually("the thumbnails are gone", || async { app.blob_keys().await.is_empty() }).await;
     assert_eq!(app.get(&format!("/api/image/{id}")).await.status(), 404);
+
+    // An upload through the API races its own bucket notification: still one row.
+    let id = app.upload_ok("through the api.jpg", jpeg(400, 300)).await;
+    assert_eq!(app.finished(id).await["status"], "done");
+    app.drained().await;
+    let listed = app.json("/api/image").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "one row: {listed}");
+    assert_eq!(listed[0]["id"], id);
     app.stop().await;
 }
 

@@ -2,8 +2,8 @@
 //! database: `images` keeps CloudX's definition and rows, imaged's state
 //! lives in `imaged_*` tables. Many hosts write at once, so races are
 //! settled by InnoDB: a unique key hash gives each object one row, and the
-//! job row's lock (`SELECT … FOR UPDATE`) orders a delete against a
-//! completing job.
+//! image row's lock, taken first by every write of an image's state, orders
+//! a delete against a running job.
 
 use std::{future::Future, str::FromStr, time::Duration};
 
@@ -112,13 +112,14 @@ impl MysqlRepo {
         Self { pool }
     }
 
-    /// Locks the job row, so a delete and a completing job take turns.
-    async fn lock_job(tx: &mut Transaction<'_, MySql>, image_id: i64) -> Result<bool, sqlx::Error> {
-        let row = sqlx::query("SELECT image_id FROM imaged_jobs WHERE image_id = ? FOR UPDATE")
-            .bind(image_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-        Ok(row.is_some())
+    /// Locks the image row (shared, or exclusive to delete it), always
+    /// first: every write of an image's state takes this lock before any
+    /// other, so a delete and a job take turns and never deadlock. Returns
+    /// whether the row exists.
+    async fn lock_image(tx: &mut Transaction<'_, MySql>, id: i64, exclusive: bool) -> Result<bool, sqlx::Error> {
+        let mode = if exclusive { "FOR UPDATE" } else { "LOCK IN SHARE MODE" };
+        let sql = sqlx::AssertSqlSafe(format!("SELECT id FROM images WHERE id = ? {mode}"));
+        Ok(sqlx::query(sql).bind(id).fetch_optional(&mut **tx).await?.is_some())
     }
 
     async fn try_insert(&self, image: &NewImage, content_type: Option<&str>) -> Result<Claim, sqlx::Error> {
@@ -156,7 +157,7 @@ impl MysqlRepo {
 
     async fn delete_tx(&self, id: i64) -> Result<Option<Vec<VariantRow>>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        Self::lock_job(&mut tx, id).await?;
+        Self::lock_image(&mut tx, id, true).await?;
         let variants = Self::variants_in(&mut tx, id).await?;
         let deleted = sqlx::query("DELETE FROM images WHERE id = ?").bind(id).execute(&mut *tx).await?;
         for table in ["imaged_variants", "imaged_jobs", "imaged_objects"] {
@@ -168,26 +169,36 @@ impl MysqlRepo {
     }
 
     async fn set_job_tx(&self, image_id: i64, state: &JobState) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if !Self::lock_image(&mut tx, image_id, false).await? {
+            return Ok(());
+        }
         sqlx::query(
-            "INSERT INTO imaged_jobs (image_id, status, error, content_type, updated_at)
-             SELECT id, ?, ?, ?, ? FROM images WHERE id = ?
+            "INSERT INTO imaged_jobs (image_id, status, error, content_type, updated_at) VALUES (?, ?, ?, ?, ?)
              ON DUPLICATE KEY UPDATE status = VALUES(status), error = VALUES(error),
                content_type = COALESCE(VALUES(content_type), content_type), updated_at = VALUES(updated_at)",
         )
+        .bind(image_id)
         .bind(state.status.as_str())
         .bind(&state.error)
         .bind(&state.content_type)
         .bind(Utc::now().naive_utc())
-        .bind(image_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     async fn complete_tx(&self, image_id: i64, variants: &[VariantRow]) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM images WHERE id = ?").bind(image_id).fetch_optional(&mut *tx).await?;
-        if !Self::lock_job(&mut tx, image_id).await? || exists.is_none() {
+        if !Self::lock_image(&mut tx, image_id, false).await? {
+            return Ok(false);
+        }
+        // Two jobs completing the same image take turns on its job row.
+        let job = sqlx::query("SELECT image_id FROM imaged_jobs WHERE image_id = ? FOR UPDATE")
+            .bind(image_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if job.is_none() {
             return Ok(false);
         }
         sqlx::query("DELETE FROM imaged_variants WHERE image_id = ?").bind(image_id).execute(&mut *tx).await?;
