@@ -31,7 +31,10 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
 /// S3 with path-style addressing when an endpoint is configured: moto and
 /// most S3-compatible servers do not serve virtual-hosted buckets.
 pub fn s3_client(sdk: &SdkConfig, settings: &AwsSettings) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(!settings.endpoint_url.is_empty()).build();
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(!settings.endpoint_url.is_empty())
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .build();
     aws_sdk_s3::Client::from_conf(config)
 }
 

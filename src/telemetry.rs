@@ -23,6 +23,17 @@ pub const HTTP_REQUESTS_TOTAL: &str = "imaged_http_requests_total";
 pub const HTTP_REQUEST_SECONDS: &str = "imaged_http_request_seconds";
 /// Poller restarts by the supervisor.
 pub const POLLER_RESTARTS_TOTAL: &str = "imaged_poller_restarts_total";
+/// The queue as it stands, read at each scrape.
+pub const QUEUE_DEPTH: &str = "imaged_queue_depth";
+pub const QUEUE_IN_FLIGHT: &str = "imaged_queue_in_flight";
+pub const QUEUE_DEAD_LETTERS: &str = "imaged_queue_dead_letters";
+/// Not exported on SQS, which tells the age only through CloudWatch.
+pub const QUEUE_OLDEST_AGE_SECONDS: &str = "imaged_queue_oldest_age_seconds";
+/// 1 when the last read of the queue's figures succeeded.
+pub const QUEUE_UP: &str = "imaged_queue_up";
+
+/// How long a scrape waits for the queue's figures.
+const QUEUE_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Histogram buckets, in seconds: from a fast HTTP call to a slow 50 MP job.
 const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -62,6 +73,35 @@ fn describe() {
     describe_counter!(HTTP_REQUESTS_TOTAL, "HTTP requests, by route pattern and status.");
     describe_histogram!(HTTP_REQUEST_SECONDS, Unit::Seconds, "HTTP request latency, by route pattern.");
     describe_counter!(POLLER_RESTARTS_TOTAL, "Queue pollers restarted by the supervisor.");
+    describe_gauge!(QUEUE_DEPTH, "Messages waiting in the queue.");
+    describe_gauge!(QUEUE_IN_FLIGHT, "Messages received and not yet deleted or visible again.");
+    describe_gauge!(QUEUE_DEAD_LETTERS, "Messages in the dead-letter queue.");
+    describe_gauge!(QUEUE_OLDEST_AGE_SECONDS, Unit::Seconds, "Age of the oldest message in the queue.");
+    describe_gauge!(QUEUE_UP, "1 when the queue's figures could be read at the last scrape, else 0.");
+}
+
+/// Sets the queue gauges from the queue's own figures; on failure only
+/// `imaged_queue_up` changes (to 0), so stale figures are recognisable.
+pub async fn record_queue(queue: &dyn crate::queue::JobQueue) {
+    match tokio::time::timeout(QUEUE_READ_TIMEOUT, queue.stats()).await {
+        Ok(Ok(stats)) => {
+            metrics::gauge!(QUEUE_UP).set(1.0);
+            metrics::gauge!(QUEUE_DEPTH).set(stats.depth as f64);
+            metrics::gauge!(QUEUE_IN_FLIGHT).set(stats.in_flight as f64);
+            metrics::gauge!(QUEUE_DEAD_LETTERS).set(stats.dead_letters as f64);
+            if let Some(age) = stats.oldest_age_secs {
+                metrics::gauge!(QUEUE_OLDEST_AGE_SECONDS).set(age as f64);
+            }
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "could not read the queue's figures");
+            metrics::gauge!(QUEUE_UP).set(0.0);
+        }
+        Err(_) => {
+            tracing::warn!("reading the queue's figures timed out");
+            metrics::gauge!(QUEUE_UP).set(0.0);
+        }
+    }
 }
 
 /// Records how long a stage took.

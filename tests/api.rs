@@ -32,6 +32,7 @@ async fn upload_then_metadata_download_thumbnails_and_delete() {
     assert_eq!(file.headers()["content-type"], "image/jpg");
     assert_eq!(file.headers()["content-disposition"], format!("attachment; filename={name}").as_str());
     assert_eq!(file.headers()["cache-control"], "no-cache");
+    assert_eq!(file.headers()["content-length"], original.len().to_string().as_str(), "streamed with its length");
     assert_eq!(file.bytes().await.unwrap(), original, "the identical bytes");
 
     let doc = app.finished(id).await;
@@ -190,9 +191,15 @@ async fn swagger_ui_openapi_health_and_metrics() {
     app.finished(id).await;
     let metrics =
         app.client.get(format!("{}/metrics", app.metrics_address)).send().await.unwrap().text().await.unwrap();
-    for name in
-        ["imaged_jobs_total", "imaged_job_stage_seconds", "imaged_http_requests_total", "imaged_queue_messages_total"]
-    {
+    for name in [
+        "imaged_jobs_total",
+        "imaged_job_stage_seconds",
+        "imaged_http_requests_total",
+        "imaged_queue_messages_total",
+        "imaged_queue_depth ",
+        "imaged_queue_dead_letters ",
+        "imaged_queue_up ",
+    ] {
         assert!(metrics.contains(name), "metrics lack {name}");
     }
     assert!(metrics.contains("route=\"/api/image\""), "HTTP requests labelled by route pattern");

@@ -165,7 +165,22 @@ async fn a_poison_message_reaches_the_dead_letter_queue_after_max_receive_count(
     assert_eq!(fixture.peek(&fixture.dead_letter_url).await, ["hello, not a job"]);
     let stats = app.json("/api/stats").await;
     assert_eq!((stats["queue"]["depth"].as_u64(), stats["queue"]["in_flight"].as_u64()), (Some(0), Some(0)), "{stats}");
+    // The recorder is per process; this is the only test here that scrapes.
+    let metrics = app.client.get(format!("{}/metrics", app.metrics_address)).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "imaged_queue_dead_letters 1"), "the DLQ depth is exported");
     app.stop().await;
+}
+
+/// `imaged migrate` on the database at `url`.
+fn migrate(dir: &std::path::Path, url: &str) {
+    let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_imaged"))
+        .current_dir(dir)
+        .arg("migrate")
+        .env("IMAGED__DATABASE__URL", url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
 }
 
 /// The CloudX app's own table and three rows written as it writes them.
@@ -217,13 +232,7 @@ async fn migrate_takes_over_a_cloudx_database_and_keeps_its_rows() {
     let mut conn = MySqlConnection::connect(&url).await.unwrap();
     let definition = show_create(&mut conn).await;
 
-    let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_imaged"))
-        .current_dir(dir.path())
-        .arg("migrate")
-        .env("IMAGED__DATABASE__URL", &url)
-        .output()
-        .unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    migrate(dir.path(), &url);
     assert_eq!(images_table(&mut conn).await, before, "no CloudX row touched");
     assert_eq!(show_create(&mut conn).await, definition, "the images table is as CloudX made it");
     let tables: Vec<String> = sqlx::query_scalar("SHOW TABLES").fetch_all(&mut conn).await.unwrap();
@@ -248,13 +257,7 @@ async fn migrate_takes_over_a_cloudx_database_and_keeps_its_rows() {
 async fn migrate_on_an_empty_database_creates_cloudxs_images_table() {
     let dir = tempfile::tempdir().unwrap();
     let url = create_database(&unique("empty")).await;
-    let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_imaged"))
-        .current_dir(dir.path())
-        .arg("migrate")
-        .env("IMAGED__DATABASE__URL", &url)
-        .output()
-        .unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    migrate(dir.path(), &url);
     let mut conn = MySqlConnection::connect(&url).await.unwrap();
     let columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS
@@ -365,4 +368,23 @@ async fn two_hosts_on_one_queue_and_database_make_each_variant_once() {
         let status = host.stop();
         assert!(status.success(), "{status}:\n{}", host.log_tail());
     }
+}
+
+#[actix_web::test]
+async fn a_large_upload_goes_up_in_parts_and_comes_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, mut s) = fixture_settings(dir.path()).await;
+    s.queue.pollers = 0;
+    let app = spawn(s).await;
+    // A JPEG followed by padding: 17 MiB, so three 8 MiB parts.
+    let mut big = jpeg(64, 48);
+    big.resize(17 * 1024 * 1024, 0xA5);
+    let id = app.upload_ok("big.jpg", big.clone()).await;
+    let key = app.json(&format!("/api/image/{id}")).await["object_key"].as_str().unwrap().to_owned();
+    let head = fixture.s3().head_object().bucket(&fixture.bucket).key(&key).send().await.unwrap();
+    assert!(head.e_tag().unwrap().trim_matches('"').ends_with("-3"), "a multipart ETag: {:?}", head.e_tag());
+    let file = app.get(&format!("/api/image/file/{id}")).await;
+    assert_eq!(file.status(), 200);
+    assert!(file.bytes().await.unwrap() == big, "the same bytes back");
+    app.stop().await;
 }

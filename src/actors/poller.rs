@@ -16,13 +16,13 @@ use tokio_util::{
     task::{TaskTracker, task_tracker::TaskTrackerToken},
 };
 
-use crate::{jobs::Handler, telemetry};
+use crate::{jobs::DeliveryHandler, telemetry};
 
 /// What every poller shares: the job handler, the host's job slots, and the
 /// shutdown token and tracker that let shutdown wait for running jobs.
 #[derive(Clone)]
 pub struct PollerDeps {
-    pub handler: Arc<Handler>,
+    pub handler: Arc<DeliveryHandler>,
     /// Jobs this host may hold at once (received and not finished).
     pub slots: Arc<Semaphore>,
     pub batch_size: usize,

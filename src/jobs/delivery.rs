@@ -22,7 +22,7 @@ enum Settle {
     Release,
 }
 
-pub struct Handler {
+pub struct DeliveryHandler {
     pub queue: Arc<dyn JobQueue>,
     pub pipeline: Arc<Pipeline>,
     pub visibility: Duration,
@@ -33,7 +33,7 @@ fn count_message(result: &'static str) {
     metrics::counter!(QUEUE_MESSAGES_TOTAL, "result" => result).increment(1);
 }
 
-impl Handler {
+impl DeliveryHandler {
     pub async fn handle(&self, delivery: Delivery, shutdown: CancellationToken) {
         metrics::gauge!(JOBS_IN_FLIGHT).increment(1.0);
         self.handle_inner(&delivery, &shutdown).await;
@@ -188,7 +188,11 @@ mod tests {
 
     /// The daemon's handler over the embedded backends, reading blobs with
     /// `read_delay`, and one image queued.
-    async fn setup(dir: &std::path::Path, visibility_secs: u64, read_delay: Duration) -> (Handler, Backends, i64) {
+    async fn setup(
+        dir: &std::path::Path,
+        visibility_secs: u64,
+        read_delay: Duration,
+    ) -> (DeliveryHandler, Backends, i64) {
         let mut settings = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
         settings.queue.visibility_timeout_secs = visibility_secs;
         settings.processing.workers = 1;

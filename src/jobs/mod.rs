@@ -7,7 +7,7 @@ mod events;
 pub mod message;
 mod pipeline;
 
-pub use delivery::Handler;
+pub use delivery::DeliveryHandler;
 pub use error::JobError;
 pub use message::{Event, Job};
 pub use pipeline::{Outcome, Pipeline, Spec};

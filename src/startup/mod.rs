@@ -19,7 +19,8 @@ use crate::{
     aws,
     config::Settings,
     imaging::CpuPool,
-    jobs::{Handler, Pipeline, Spec},
+    jobs::{DeliveryHandler, Pipeline, Spec},
+    queue::JobQueue,
     shutdown, telemetry,
 };
 
@@ -58,7 +59,7 @@ impl Application {
 
         let (metrics_server, metrics_port) = match settings.metrics_addr() {
             Some(addr) => {
-                let (server, port) = metrics_server(addr)?;
+                let (server, port) = metrics_server(addr, backends.queue.clone())?;
                 (Some(server), Some(port))
             }
             None => (None, None),
@@ -149,7 +150,7 @@ fn start_pollers(
 
 /// The job handler over these backends: the pipeline, its CPU pool and
 /// pixel budget, and the queue settings it retries and heartbeats with.
-pub fn job_handler(settings: &Settings, backends: &Backends) -> anyhow::Result<Handler> {
+pub fn job_handler(settings: &Settings, backends: &Backends) -> anyhow::Result<DeliveryHandler> {
     let p = &settings.processing;
     let spec = Spec { sizes: p.sizes.clone(), quality: p.quality, max_pixels: p.max_pixels };
     let pipeline = Pipeline::new(
@@ -160,7 +161,7 @@ pub fn job_handler(settings: &Settings, backends: &Backends) -> anyhow::Result<H
         spec,
         p.pixel_budget_mp,
     );
-    Ok(Handler {
+    Ok(DeliveryHandler {
         queue: backends.queue.clone(),
         pipeline: Arc::new(pipeline),
         visibility: Duration::from_secs(settings.queue.visibility_timeout_secs),
@@ -183,18 +184,20 @@ async fn public_base(configured: &str, local: std::net::SocketAddr) -> String {
 }
 
 /// Prometheus text on its own listener, so scraping never competes with
-/// (or is exposed with) the API.
-fn metrics_server(addr: std::net::SocketAddr) -> anyhow::Result<(Server, u16)> {
+/// (or is exposed with) the API. The queue's gauges are read at each
+/// scrape, so they are as fresh as the scrape.
+fn metrics_server(addr: std::net::SocketAddr, queue: Arc<dyn JobQueue>) -> anyhow::Result<(Server, u16)> {
     let handle = telemetry::metrics_handle();
     let listener = TcpListener::bind(addr)?;
     let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
-        let handle = handle.clone();
+        let (handle, queue) = (handle.clone(), queue.clone());
         App::new().route(
             "/metrics",
             web::get().to(move || {
-                let handle = handle.clone();
+                let (handle, queue) = (handle.clone(), queue.clone());
                 async move {
+                    telemetry::record_queue(queue.as_ref()).await;
                     handle.run_upkeep();
                     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
                 }
