@@ -17,8 +17,14 @@ use crate::config::AwsSettings;
 const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(3)).build());
+    // No call may hang: an attempt gets 30 s (above SQS's 20 s long poll),
+    // a call with its retries 90 s.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .operation_timeout(Duration::from_secs(90))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
     if !settings.region.is_empty() {
         loader = loader.region(Region::new(settings.region.clone()));
     }

@@ -12,12 +12,14 @@ pub fn cancel_on_signals(token: CancellationToken) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        let signal = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
             _ = token.cancelled() => return,
-        }
+        };
+        // Cancel before logging: nothing may stand between a signal and the stop.
         token.cancel();
+        tracing::info!(signal, "shutting down");
     });
     Ok(())
 }

@@ -41,7 +41,10 @@ const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 /// Installs the log subscriber once per process; later calls are no-ops.
 pub fn init_logging(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A log that cannot be written is dropped: by default the subscriber
+    // reports that with `eprintln!`, which panics once stderr is gone (a
+    // journald restart, a closed pipe) and takes the logging task with it.
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false);
     let _ = if settings.format == "json" { builder.json().try_init() } else { builder.try_init() };
 }
 

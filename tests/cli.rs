@@ -74,3 +74,39 @@ async fn serve_stops_cleanly_on_sigterm() {
     let status = daemon.stop();
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn sigterm_still_stops_the_daemon_once_its_log_pipe_is_gone() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("IMAGED__HTTP__BIND", "127.0.0.1:0")
+        .env("IMAGED__METRICS__BIND", "")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("imaged ready") {
+        line.clear();
+        assert!(log.read_line(&mut line).unwrap() > 0, "the daemon stopped before it was ready");
+    }
+    drop(log); // as when journald restarts: every later write to stderr fails
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("still running 30 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}

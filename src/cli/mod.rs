@@ -39,7 +39,7 @@ pub fn main() -> ExitCode {
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
-            eprintln!("imaged: {err}");
+            report(&err);
             return ExitCode::from(2);
         }
     };
@@ -56,7 +56,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("imaged: {err:#}");
+            report(&format!("{err:#}"));
             ExitCode::FAILURE
         }
     }
@@ -87,4 +87,10 @@ fn summary(s: &Settings) -> serde_json::Value {
         "database": s.database_kind().map(|k| format!("{k:?}").to_lowercase()),
         "sizes": s.processing.sizes, "quality": s.processing.quality,
     })
+}
+
+/// An error for the operator; a stderr that is gone must not turn it into a panic.
+fn report(err: &dyn std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "imaged: {err}");
 }

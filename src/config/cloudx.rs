@@ -93,4 +93,15 @@ mod tests {
         assert_eq!(s.queue.backend, QueueBackend::Embedded);
         assert_eq!(s.database.url, "mysql://admin@db.example.rds.amazonaws.com:3307/cloudximages");
     }
+
+    #[test]
+    fn imaged_settings_win_without_tripping_over_cloudx_ones() {
+        let mut vars = env(CLOUDX_HOST);
+        vars.insert("IMAGED__DATABASE__URL".into(), "".into());
+        let s = Settings::load_from(None, vars.clone()).expect("SQLite with a CloudX secret name set");
+        assert_eq!(s.database_kind(), Some(super::super::DatabaseKind::Sqlite));
+        vars.remove("IMAGED__DATABASE__URL");
+        vars.insert("IMAGED__DATABASE__PASSWORD".into(), "pw".into());
+        Settings::load_from(None, vars).expect("a password beside the CloudX secret name");
+    }
 }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use config::{Config, Environment, File, FileFormat};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// The built-in layer: every key with its default.
@@ -262,22 +262,12 @@ impl Settings {
             return missing("notify.topic_arn", "notify.backend = \"sns\"");
         }
         let db = &self.database;
-        let kind = self.database_kind().ok_or_else(|| ConfigError::Invalid {
+        self.database_kind().ok_or_else(|| ConfigError::Invalid {
             key: "database.url",
             reason: "expected \"\" (SQLite in data_dir), a sqlite: URL or a mysql:// URL".into(),
         })?;
-        if kind == DatabaseKind::Sqlite && (!db.password_secret.is_empty() || !db.ca_file.is_empty()) {
-            return Err(ConfigError::Invalid {
-                key: "database.url",
-                reason: "database.password_secret and database.ca_file need a mysql:// URL".into(),
-            });
-        }
-        if !db.password.expose_secret().is_empty() && !db.password_secret.is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "database.password_secret",
-                reason: "set either database.password or database.password_secret, not both".into(),
-            });
-        }
+        // A password, a secret and a CA file mean something only to MySQL; with
+        // SQLite (say, IMAGED__DATABASE__URL="" on a CloudX host) they are unused.
         if !db.ca_file.is_empty() && !Path::new(&db.ca_file).is_file() {
             return Err(ConfigError::Invalid {
                 key: "database.ca_file",
@@ -318,7 +308,7 @@ impl Settings {
         self.storage.backend == StorageBackend::S3
             || self.queue.backend == QueueBackend::Sqs
             || self.notify.backend == NotifyBackend::Sns
-            || !self.database.password_secret.is_empty()
+            || (self.database_kind() == Some(DatabaseKind::Mysql) && !self.database.password_secret.is_empty())
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -337,12 +327,16 @@ fn imaged_environment(env: HashMap<String, String>) -> Environment {
         .separator("__")
         .list_separator(",")
         .with_list_parse_key("processing.sizes")
-        .try_parsing(true)
+        // Values stay text until a typed field reads them: parsing them here
+        // would turn a password or bucket name like "0123" into 123.
+        .try_parsing(false)
         .source(Some(env))
 }
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -400,7 +394,6 @@ mod tests {
             ("IMAGED__QUEUE__BACKEND", "sqs", "queue.url"),
             ("IMAGED__NOTIFY__BACKEND", "sns", "notify.topic_arn"),
             ("IMAGED__DATABASE__URL", "postgres://x", "database.url"),
-            ("IMAGED__DATABASE__PASSWORD_SECRET", "db-secret", "database.url"),
         ] {
             let err = Settings::load_from(None, env(&[(var, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{var}={value}: {err}");
@@ -425,6 +418,23 @@ mod tests {
         );
         assert_eq!(s.database_kind(), Some(DatabaseKind::Mysql));
         assert!(!s.needs_local_db());
+    }
+
+    #[test]
+    fn values_that_look_like_numbers_stay_text() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("IMAGED__DATABASE__URL", "mysql://u@h/db"),
+                ("IMAGED__DATABASE__PASSWORD", "0123"),
+                ("S3_BUCKET", "0123"),
+                ("IMAGED__PROCESSING__SIZES", "256"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.database.password.expose_secret(), "0123");
+        assert_eq!(s.storage.bucket, "0123");
+        assert_eq!(s.processing.sizes, vec![256], "a single size is a list of one");
     }
 
     #[test]

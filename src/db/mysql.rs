@@ -263,7 +263,8 @@ impl MetaRepo for MysqlRepo {
     }
 
     /// Through the key claim; rows CloudX wrote have none, and are found by
-    /// their key (a scan: CloudX's table has no index on it).
+    /// their key (a scan: CloudX's table has no index on it), compared byte
+    /// for byte, not by the table's case-blind collation.
     async fn image_by_key(&self, key: &str) -> Result<Option<ImageRow>, DbError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {IMAGE_COLUMNS} FROM imaged_objects o JOIN images i ON i.id = o.image_id WHERE o.key_hash = ?"
@@ -272,7 +273,7 @@ impl MetaRepo for MysqlRepo {
             return Ok(Some(row));
         }
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IMAGE_COLUMNS} FROM images i WHERE i.object_key = ? ORDER BY i.id DESC LIMIT 1"
+            "SELECT {IMAGE_COLUMNS} FROM images i WHERE BINARY i.object_key = ? ORDER BY i.id DESC LIMIT 1"
         ));
         Ok(sqlx::query_as(sql).bind(key).fetch_optional(&self.pool).await?)
     }

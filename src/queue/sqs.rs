@@ -11,21 +11,26 @@ use anyhow::Context;
 use async_trait::async_trait;
 use aws_sdk_sqs::{
     Client,
-    error::{DisplayErrorContext, ProvideErrorMetadata},
+    error::DisplayErrorContext,
+    operation::change_message_visibility::ChangeMessageVisibilityError as VisibilityError,
     types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName as Attr, QueueAttributeName},
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Delivery, JobQueue, QueueError, QueueStats, Receipt};
 
-/// Error codes that mean "this receipt no longer holds the message".
-const STALE_RECEIPT_CODES: &[&str] = &["ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"];
-
 type DeleteRequest = (String, oneshot::Sender<Result<(), QueueError>>);
+
+/// A batch delete that takes longer fails its requests (the messages come
+/// back, and their jobs, being idempotent, are redone).
+const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct SqsQueue {
     client: Client,
     url: String,
+    /// Whether SQS dead-letters exhausted messages (the queue has a redrive policy).
+    redrive: bool,
+    /// Where they go, for its depth; unknown when the lookup was refused.
     dead_letter_url: Option<String>,
     /// What a receive hides a message for (the queue's own default may differ).
     visibility: Duration,
@@ -50,10 +55,18 @@ impl SqsQueue {
             .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(e)))
             .with_context(|| format!("reading the attributes of queue {url}"))?;
         let policy = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::RedrivePolicy));
-        let (dead_letter_url, max_receives) = match policy {
+        let (redrive, dead_letter_url, max_receives) = match policy {
             Some(policy) => {
                 let (arn, count) = parse_redrive_policy(policy)?;
-                (Some(queue_url_of(&client, &arn).await?), count)
+                // The URL serves only the depth figure: without it imaged still runs.
+                let dlq = match queue_url_of(&client, &arn).await {
+                    Ok(dlq) => Some(dlq),
+                    Err(err) => {
+                        tracing::warn!(error = %format!("{err:#}"), "the dead-letter queue's depth is unavailable");
+                        None
+                    }
+                };
+                (true, dlq, count)
             }
             None => {
                 tracing::warn!(
@@ -61,12 +74,12 @@ impl SqsQueue {
                     max_receives,
                     "queue has no redrive policy: exhausted messages are dropped"
                 );
-                (None, max_receives)
+                (false, None, max_receives)
             }
         };
         let (deletes, requests) = mpsc::channel(256);
         tokio::spawn(delete_in_batches(client.clone(), url.to_owned(), requests));
-        Ok(Self { client, url: url.to_owned(), dead_letter_url, visibility, max_receives, deletes })
+        Ok(Self { client, url: url.to_owned(), redrive, dead_letter_url, visibility, max_receives, deletes })
     }
 
     async fn counts(&self, url: &str, names: &[QueueAttributeName]) -> Result<Vec<u64>, QueueError> {
@@ -126,7 +139,8 @@ async fn delete_in_batches(client: Client, url: String, mut requests: mpsc::Rece
         });
         let sent =
             client.delete_message_batch().queue_url(&url).set_entries(entries.collect::<Result<_, _>>().ok()).send();
-        match sent.await {
+        let sent = tokio::time::timeout(DELETE_TIMEOUT, sent).await;
+        match sent.map_err(|_| "timed out".to_owned()).and_then(|r| r.map_err(|e| DisplayErrorContext(e).to_string())) {
             Ok(out) => {
                 let failed: HashMap<String, String> = out
                     .failed()
@@ -141,8 +155,7 @@ async fn delete_in_batches(client: Client, url: String, mut requests: mpsc::Rece
                     let _ = reply.send(result);
                 }
             }
-            Err(err) => {
-                let reason = DisplayErrorContext(err).to_string();
+            Err(reason) => {
                 for (_, reply) in batch {
                     let _ = reply.send(Err(QueueError::Unavailable(anyhow::anyhow!("{reason}"))));
                 }
@@ -181,13 +194,15 @@ impl JobQueue for SqsQueue {
                 sent_at: chrono::DateTime::from_timestamp_millis(attr(Attr::SentTimestamp).unwrap_or_default())
                     .unwrap_or_default(),
             };
-            if self.dead_letter_url.is_none() && delivery.receive_count > self.max_receives {
+            if !self.redrive && delivery.receive_count > self.max_receives {
                 tracing::error!(
                     body = delivery.body,
                     receive_count = delivery.receive_count,
                     "dropping an exhausted message"
                 );
-                self.delete(&delivery.receipt).await?;
+                if let Err(err) = self.delete(&delivery.receipt).await {
+                    tracing::warn!(error = %err, "could not drop it; it comes back after its timeout");
+                }
                 continue;
             }
             deliveries.push(delivery);
@@ -211,7 +226,14 @@ impl JobQueue for SqsQueue {
             .visibility_timeout(timeout.as_secs().min(43_200) as i32);
         match change.send().await {
             Ok(_) => Ok(()),
-            Err(err) if err.code().is_some_and(|c| STALE_RECEIPT_CODES.contains(&c)) => Err(QueueError::StaleReceipt),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(VisibilityError::MessageNotInflight(_) | VisibilityError::ReceiptHandleIsInvalid(_))
+                ) =>
+            {
+                Err(QueueError::StaleReceipt)
+            }
             Err(err) => Err(unavailable(err)),
         }
     }

@@ -94,6 +94,9 @@ impl Backends {
 async fn database_password(settings: &Settings, sdk: Option<&SdkConfig>) -> anyhow::Result<Option<SecretString>> {
     let db = &settings.database;
     if !db.password.expose_secret().is_empty() {
+        if !db.password_secret.is_empty() {
+            tracing::warn!("database.password is set, so database.password_secret is not read");
+        }
         return Ok(Some(db.password.clone()));
     }
     if db.password_secret.is_empty() {

@@ -176,10 +176,15 @@ async fn public_base(configured: &str, local: std::net::SocketAddr) -> String {
     if !configured.is_empty() {
         return configured.trim_end_matches('/').to_owned();
     }
-    match aws::ec2_public_host().await {
-        Some(host) => format!("http://{host}"),
-        None if local.port() == 80 => format!("http://{}", local.ip()),
-        None => format!("http://{local}"),
+    if let Some(host) = aws::ec2_public_host().await {
+        return format!("http://{host}");
+    }
+    if local.ip().is_unspecified() {
+        tracing::warn!(%local, "no public hostname: set http.public_url, or download links name an address no client can reach");
+    }
+    match local {
+        std::net::SocketAddr::V4(v4) if v4.port() == 80 => format!("http://{}", v4.ip()),
+        _ => format!("http://{local}"),
     }
 }
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::{
     Client,
     config::http::HttpResponse,
-    error::{DisplayErrorContext, SdkError},
+    error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
     primitives::ByteStream as S3Body,
     types::{CompletedMultipartUpload, CompletedPart},
 };
@@ -99,9 +99,12 @@ impl S3Store {
 /// is worth retrying.
 fn classify<E>(key: &str, err: SdkError<E, HttpResponse>) -> StoreError
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
-    if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
+    // A missing bucket is also a 404, but says so: that is configuration, not
+    // a missing object, and must not fail jobs for good.
+    let missing_bucket = err.as_service_error().and_then(ProvideErrorMetadata::code) == Some("NoSuchBucket");
+    if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) && !missing_bucket {
         StoreError::NotFound(key.to_owned())
     } else {
         let source = anyhow::anyhow!("{}", DisplayErrorContext(&err));
