@@ -146,6 +146,7 @@ pub struct AwsSettings {
 #[serde(deny_unknown_fields)]
 pub struct ProcessingSettings {
     /// Longest side of each variant, in pixels.
+    #[serde(deserialize_with = "sizes")]
     pub sizes: Vec<u32>,
     pub quality: u8,
     /// CPU threads for decoding and resizing; 0 → one per core.
@@ -320,13 +321,31 @@ impl Settings {
     }
 }
 
+/// `processing.sizes`: a list in a file, `128,256` in the environment.
+fn sizes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Sizes {
+        List(Vec<u32>),
+        Text(String),
+    }
+    match Sizes::deserialize(deserializer)? {
+        Sizes::List(sizes) => Ok(sizes),
+        Sizes::Text(text) => text
+            .split(',')
+            .map(|size| {
+                let size = size.trim();
+                size.parse().map_err(|_| serde::de::Error::custom(format!("{size:?} is not a size in pixels")))
+            })
+            .collect(),
+    }
+}
+
 /// `IMAGED__SECTION__KEY` variables from `env`.
 fn imaged_environment(env: HashMap<String, String>) -> Environment {
     Environment::with_prefix("IMAGED")
         .prefix_separator("__")
         .separator("__")
-        .list_separator(",")
-        .with_list_parse_key("processing.sizes")
         // Values stay text until a typed field reads them: parsing them here
         // would turn a password or bucket name like "0123" into 123.
         .try_parsing(false)
