@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context;
 use aws_config::SdkConfig;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::SqlitePool;
+use sqlx::{MySqlPool, SqlitePool};
 
 use crate::{
     aws,
@@ -27,10 +27,7 @@ pub struct Backends {
 
 impl Backends {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let sdk_config = match settings.uses_aws() {
-            true => Some(aws::sdk_config(&settings.aws).await),
-            false => None,
-        };
+        let sdk_config = sdk_config(settings).await;
         let sdk = || sdk_config.as_ref().expect("an AWS backend is configured, so the SDK config was loaded");
         // The embedded backends share one local SQLite file.
         let local = match settings.needs_local_db() {
@@ -40,11 +37,7 @@ impl Backends {
         let local = || local.clone().expect("an embedded backend is configured, so the local database is open");
 
         let meta: Arc<dyn MetaRepo> = match settings.database_kind() {
-            Some(DatabaseKind::Mysql) => {
-                let password = database_password(settings, sdk_config.as_ref()).await?;
-                let pool = connect_mysql(&settings.database, password.as_ref()).await.context("connecting to MySQL")?;
-                Arc::new(MysqlRepo::new(pool))
-            }
+            Some(DatabaseKind::Mysql) => Arc::new(MysqlRepo::new(mysql_pool(settings, sdk_config.as_ref()).await?)),
             _ => Arc::new(SqliteRepo::new(local())),
         };
         let blobs: Arc<dyn BlobStore> = match settings.storage.backend {
@@ -74,12 +67,7 @@ impl Backends {
     pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         match settings.database_kind() {
             Some(DatabaseKind::Mysql) => {
-                let sdk = match settings.uses_aws() {
-                    true => Some(aws::sdk_config(&settings.aws).await),
-                    false => None,
-                };
-                let password = database_password(settings, sdk.as_ref()).await?;
-                connect_mysql(&settings.database, password.as_ref()).await.context("connecting to MySQL")?;
+                mysql_pool(settings, sdk_config(settings).await.as_ref()).await?;
             }
             _ => {
                 let _: SqlitePool = open_local(&settings.data_dir, settings.sqlite_url()).await?;
@@ -87,6 +75,20 @@ impl Backends {
         }
         Ok(())
     }
+}
+
+/// The SDK configuration, loaded only when some backend talks to AWS.
+async fn sdk_config(settings: &Settings) -> Option<SdkConfig> {
+    match settings.uses_aws() {
+        true => Some(aws::sdk_config(&settings.aws).await),
+        false => None,
+    }
+}
+
+/// The MySQL pool, its password found, its tables migrated.
+async fn mysql_pool(settings: &Settings, sdk: Option<&SdkConfig>) -> anyhow::Result<MySqlPool> {
+    let password = database_password(settings, sdk).await?;
+    connect_mysql(&settings.database, password.as_ref()).await.context("connecting to MySQL")
 }
 
 /// `database.password`, else the Secrets Manager secret, else none (the
