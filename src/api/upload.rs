@@ -14,6 +14,7 @@ use crate::{
     imaging::{self, SUPPORTED},
     jobs::message,
     keys,
+    storage::DEFAULT_CONTENT_TYPE,
 };
 
 /// What connexion answers when `upfile` is missing.
@@ -50,7 +51,8 @@ pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<Ht
         ))
     })?;
     let object_key = keys::original_key(&file.name);
-    let stored = state.blobs.put(&object_key, file.bytes, "binary/octet-stream").await?;
+    // No content type, as CloudX uploads: S3 records its default.
+    let stored = state.blobs.put(&object_key, file.bytes, DEFAULT_CONTENT_TYPE).await?;
     let image = NewImage {
         object_key,
         object_type: stored.content_type,

@@ -11,10 +11,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::{BlobMeta, BlobReader, BlobStore, StoreError};
-
-/// S3's default for objects stored without a content type.
-const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+use super::{BlobMeta, BlobReader, BlobStore, DEFAULT_CONTENT_TYPE, StoreError};
 
 pub struct FsStore {
     root: PathBuf,

@@ -25,6 +25,9 @@ pub enum StoreError {
     Unavailable { key: String, source: anyhow::Error },
 }
 
+/// S3's content type for objects stored without one; CloudX's `object_type`.
+pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+
 /// What the store knows of an object, as S3's HEAD reports it.
 #[derive(Debug, Clone)]
 pub struct BlobMeta {

@@ -14,7 +14,7 @@ use aws_sdk_s3::{
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{BlobMeta, BlobReader, BlobStore, StoreError};
+use super::{BlobMeta, BlobReader, BlobStore, DEFAULT_CONTENT_TYPE, StoreError};
 
 /// Objects larger than this are uploaded in parts.
 const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
@@ -112,9 +112,18 @@ where
     }
 }
 
-fn utc(t: Option<&aws_sdk_s3::primitives::DateTime>) -> chrono::NaiveDateTime {
-    let secs = t.map_or(0, aws_sdk_s3::primitives::DateTime::secs);
-    chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().naive_utc()
+/// What GET and HEAD report of an object (S3's times are whole seconds).
+fn blob_meta(
+    length: Option<i64>,
+    modified: Option<&aws_sdk_s3::primitives::DateTime>,
+    content_type: Option<&str>,
+) -> BlobMeta {
+    let secs = modified.map_or(0, aws_sdk_s3::primitives::DateTime::secs);
+    BlobMeta {
+        size: length.unwrap_or_default().max(0) as u64,
+        last_modified: chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().naive_utc(),
+        content_type: content_type.unwrap_or(DEFAULT_CONTENT_TYPE).to_owned(),
+    }
 }
 
 #[async_trait]
@@ -142,11 +151,7 @@ impl BlobStore for S3Store {
     async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
         let object =
             self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|e| classify(key, e))?;
-        let meta = BlobMeta {
-            size: object.content_length().unwrap_or_default().max(0) as u64,
-            last_modified: utc(object.last_modified()),
-            content_type: object.content_type().unwrap_or("binary/octet-stream").to_owned(),
-        };
+        let meta = blob_meta(object.content_length(), object.last_modified(), object.content_type());
         let body = stream::unfold(object.body, |mut body| async move {
             body.next().await.map(|chunk| (chunk.map_err(std::io::Error::other), body))
         });
@@ -156,11 +161,7 @@ impl BlobStore for S3Store {
     async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
         let head =
             self.client.head_object().bucket(&self.bucket).key(key).send().await.map_err(|e| classify(key, e))?;
-        Ok(BlobMeta {
-            size: head.content_length().unwrap_or_default().max(0) as u64,
-            last_modified: utc(head.last_modified()),
-            content_type: head.content_type().unwrap_or("binary/octet-stream").to_owned(),
-        })
+        Ok(blob_meta(head.content_length(), head.last_modified(), head.content_type()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
