@@ -1,0 +1,92 @@
+//! Validation at load: every bad value is refused with the key it came from.
+
+use std::{net::SocketAddr, path::Path};
+
+use super::{ConfigError, NotifyBackend, QueueBackend, Settings, StorageBackend};
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.into() });
+        if self.http.bind.parse::<SocketAddr>().is_err() {
+            return invalid("http.bind", "expected an address like 127.0.0.1:8080");
+        }
+        if !self.metrics.bind.is_empty() && self.metrics.bind.parse::<SocketAddr>().is_err() {
+            return invalid("metrics.bind", "expected an address like 127.0.0.1:9464, or \"\"");
+        }
+        let p = &self.processing;
+        if p.sizes.is_empty() || p.sizes.iter().any(|&s| s == 0 || s > 8192) {
+            return invalid("processing.sizes", "expected one or more sizes in 1..=8192");
+        }
+        if !(1..=100).contains(&p.quality) {
+            return invalid("processing.quality", "expected 1..=100");
+        }
+        if p.pixel_budget_mp == 0 {
+            return invalid("processing.pixel_budget_mp", "must be at least 1");
+        }
+        if p.max_pixels == 0 {
+            return invalid("processing.max_pixels", "must be at least 1");
+        }
+        if p.max_upload_bytes == 0 {
+            return invalid("processing.max_upload_bytes", "must be at least 1");
+        }
+        self.validate_queue()?;
+        if !["text", "json"].contains(&self.log.format.as_str()) {
+            return invalid("log.format", "expected \"text\" or \"json\"");
+        }
+        self.validate_backends()
+    }
+
+    /// The limits SQS sets apply to the embedded queue too, so a setting
+    /// that works on one works on the other.
+    fn validate_queue(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.into() });
+        let q = &self.queue;
+        if q.batch_size == 0 || q.batch_size > 10 {
+            return invalid("queue.batch_size", "expected 1..=10 (the SQS maximum)");
+        }
+        if q.wait_secs > 20 {
+            return invalid("queue.wait_secs", "expected 0..=20 (the SQS maximum long poll)");
+        }
+        if q.visibility_timeout_secs < 3 || q.visibility_timeout_secs > 43_200 {
+            return invalid(
+                "queue.visibility_timeout_secs",
+                "expected 3..=43200 (heartbeats come every third of it; 12 h is the SQS maximum)",
+            );
+        }
+        if q.max_receives == 0 {
+            return invalid("queue.max_receives", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Each production backend needs the name of what it talks to.
+    fn validate_backends(&self) -> Result<(), ConfigError> {
+        let missing = |key, what: &str| Err(ConfigError::Invalid { key, reason: format!("required by {what}") });
+        if self.storage.backend == StorageBackend::S3 && self.storage.bucket.is_empty() {
+            return missing("storage.bucket", "storage.backend = \"s3\"");
+        }
+        if self.queue.backend == QueueBackend::Sqs && self.queue.url.is_empty() {
+            return missing("queue.url", "queue.backend = \"sqs\"");
+        }
+        if self.notify.backend == NotifyBackend::Sns && self.notify.topic_arn.is_empty() {
+            return missing("notify.topic_arn", "notify.backend = \"sns\"");
+        }
+        let db = &self.database;
+        self.database_kind().ok_or_else(|| ConfigError::Invalid {
+            key: "database.url",
+            reason: "expected \"\" (SQLite in data_dir), a sqlite: URL or a mysql:// URL".into(),
+        })?;
+        // A password, a secret and a CA file mean something only to MySQL; with
+        // SQLite (say, IMAGED__DATABASE__URL="" on a CloudX host) they are unused.
+        if !db.ca_file.is_empty() && !Path::new(&db.ca_file).is_file() {
+            return Err(ConfigError::Invalid {
+                key: "database.ca_file",
+                reason: format!("{} is not a file", db.ca_file),
+            });
+        }
+        if db.max_connections == 0 {
+            return Err(ConfigError::Invalid { key: "database.max_connections", reason: "must be at least 1".into() });
+        }
+        Ok(())
+    }
+}
