@@ -1,5 +1,6 @@
 //! `imaged thumbnail`: the daemon's resize core on local files, for
-//! backfills and benchmarks. Writes `DIR/<stem>-<size>.jpg`.
+//! backfills and benchmarks, one image per thread. Writes
+//! `DIR/<stem>-<size>.jpg`.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,9 @@ pub struct Args {
     /// JPEG quality (default: processing.quality).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: Option<u8>,
+    /// Images decoded at once, one per thread (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     #[arg(required = true, value_name = "FILE")]
@@ -29,7 +33,8 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     }
     let quality = args.quality.unwrap_or(p.quality);
     std::fs::create_dir_all(&args.out)?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(p.workers).build()?;
+    let jobs = args.jobs.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), usize::from);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let failures: Vec<String> = pool.install(|| {
         args.files
             .par_iter()

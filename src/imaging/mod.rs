@@ -2,16 +2,21 @@
 //! rest of imaged needs from it is the few functions here, so the codec and
 //! resampler behind them can be swapped without touching the pipeline.
 
+mod color;
+mod decode;
 mod integrity;
+pub mod jpeg;
+mod pixels;
 mod pool;
 mod resize;
 
+pub use pixels::Pixels;
 pub use pool::{CpuPool, PanicError};
 pub use resize::{Rendered, Thumbnail, thumbnails};
 
 use std::io::Cursor;
 
-use image::{ImageFormat, ImageReader};
+use image::{ImageDecoder, ImageFormat, ImageReader};
 
 /// The formats imaged accepts, decided from the bytes alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,15 +88,53 @@ impl Probe {
     }
 }
 
+/// How an image will be decoded, and the memory that takes, known from its
+/// header before any pixel is decoded.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub probe: Probe,
+    /// The JPEG header; `None` for the other formats.
+    pub header: Option<jpeg::Header>,
+    /// The DCT scale, in eighths (8 = full size; always 8 for non-JPEGs).
+    pub scale: u8,
+    /// Bytes held at the peak: decoded samples, decoder buffers, and the
+    /// largest variant with the resizer's intermediate.
+    pub memory: u64,
+}
+
 /// Reads only the header: format and stored dimensions.
 pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ImagingError> {
+    plan(bytes, &[], max_pixels).map(|plan| plan.probe)
+}
+
+/// Reads the header and decides the decode for variants of `sizes`.
+pub fn plan(bytes: &[u8], sizes: &[u32], max_pixels: u64) -> Result<Plan, ImagingError> {
     let kind = sniff(bytes).ok_or(ImagingError::Unsupported)?;
-    let (width, height) = ImageReader::with_format(Cursor::new(bytes), kind.format())
-        .into_dimensions()
-        .map_err(|e| ImagingError::Corrupt(e.to_string()))?;
-    let probe = Probe { kind, width, height };
+    let largest = sizes.iter().copied().max().unwrap_or(u32::MAX);
+    let (probe, header, decoded) = match kind {
+        Kind::Jpeg => {
+            let header = jpeg::markers::header(bytes).ok_or_else(|| ImagingError::Corrupt("bad JPEG header".into()))?;
+            (Probe { kind, width: header.width, height: header.height }, Some(header), 0)
+        }
+        _ => {
+            let corrupt = |e: image::ImageError| ImagingError::Corrupt(e.to_string());
+            let decoder =
+                ImageReader::with_format(Cursor::new(bytes), kind.format()).into_decoder().map_err(corrupt)?;
+            let (width, height) = decoder.dimensions();
+            let probe = Probe { kind, width, height };
+            // The decoded image, then its 8-bit, flattened copy.
+            (probe, None, probe.pixels() * (u64::from(decoder.color_type().bytes_per_pixel()) + 3))
+        }
+    };
     if probe.pixels() > max_pixels {
+        let (width, height) = (probe.width, probe.height);
         return Err(ImagingError::TooLarge { width, height, pixels: probe.pixels(), limit: max_pixels });
     }
-    Ok(probe)
+    let need = probe.width.max(probe.height).min(largest);
+    let scale = header.as_ref().map_or(8, |h| jpeg::scale_for(h, need));
+    let decoded = header.as_ref().map_or(decoded, |h| jpeg::memory(h, scale));
+    let (w, h) = resize::fit(probe.width, probe.height, need);
+    let scaled_height = (u64::from(probe.height) * u64::from(scale)).div_ceil(8);
+    let memory = decoded + u64::from(w) * u64::from(h) * 3 + u64::from(w) * scaled_height * 3;
+    Ok(Plan { probe, header, scale, memory })
 }

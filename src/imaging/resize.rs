@@ -1,15 +1,12 @@
-//! Decode once, then make each variant from the next larger one.
+//! Decode once at the DCT scale the largest variant needs, then make each
+//! variant from the next larger one (Lanczos3, SIMD), upright per EXIF.
 
-use std::{
-    io::Cursor,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use image::{
-    DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage, codecs::jpeg::JpegEncoder, imageops::FilterType,
-};
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer, images::ImageRef};
+use image::{DynamicImage, GrayImage, RgbImage, metadata::Orientation};
 
-use super::{ImagingError, Kind, integrity, probe};
+use super::{ImagingError, Kind, decode, integrity, jpeg, pixels::Pixels, plan};
 
 /// One encoded variant.
 #[derive(Debug, Clone)]
@@ -34,46 +31,39 @@ pub struct Rendered {
 /// EXIF, transparent areas on white. CPU-bound: run it on the `CpuPool`.
 pub fn thumbnails(bytes: &[u8], sizes: &[u32], quality: u8, max_pixels: u64) -> Result<Rendered, ImagingError> {
     let start = Instant::now();
-    let probe = probe(bytes, max_pixels)?;
-    if probe.kind == Kind::Jpeg && !integrity::jpeg_complete(bytes) {
+    let plan = plan(bytes, sizes, max_pixels)?;
+    if plan.probe.kind == Kind::Jpeg && !integrity::jpeg_complete(bytes) {
         return Err(ImagingError::Truncated);
     }
-    let mut source = decode(bytes, probe.kind.format())?;
-    let decoded = Instant::now();
-    let (mut resize, mut encode_time) = (Duration::ZERO, Duration::ZERO);
+    let decoded = decode::decode(bytes, &plan)?;
+    let decoded_at = Instant::now();
+    let (mut resize, mut encode) = (Duration::ZERO, Duration::ZERO);
     let mut sizes = sizes.to_vec();
     sizes.sort_unstable_by(|a, b| b.cmp(a));
     sizes.dedup();
+    let mut resizer = Resizer::new();
+    let (mut source, mut extent) = (decoded.pixels, decoded.extent);
     let mut thumbnails = Vec::with_capacity(sizes.len());
     for size in sizes {
         let t = Instant::now();
-        let (width, height) = fit(source.width(), source.height(), size);
-        source = shrink(&source, width, height);
-        let flat = flatten(&source);
+        let (width, height) = fit(plan.probe.width, plan.probe.height, size);
+        if (width, height) != (source.width, source.height) {
+            source = shrink(&mut resizer, &source, extent, width, height)?;
+            extent = (f64::from(width), f64::from(height));
+        }
+        let upright = orient(&source, decoded.orientation);
         let t2 = Instant::now();
-        thumbnails.push(Thumbnail { size, width, height, jpeg: encode(&flat, quality)? });
+        let jpeg = jpeg::encode(&upright, quality)?;
+        thumbnails.push(Thumbnail { size, width: upright.width, height: upright.height, jpeg });
         resize += t2 - t;
-        encode_time += t2.elapsed();
+        encode += t2.elapsed();
     }
     thumbnails.reverse();
-    Ok(Rendered { thumbnails, decode: decoded - start, resize, encode: encode_time })
-}
-
-fn decode(bytes: &[u8], format: image::ImageFormat) -> Result<DynamicImage, ImagingError> {
-    let corrupt = |e: image::ImageError| ImagingError::Corrupt(e.to_string());
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut limits = Limits::default();
-    limits.max_alloc = Some(2 << 30);
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
-    let orientation = decoder.orientation().map_err(corrupt)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-    image.apply_orientation(orientation);
-    Ok(image)
+    Ok(Rendered { thumbnails, decode: decoded_at - start, resize, encode })
 }
 
 /// The dimensions that fit `size` on the longest side, keeping the aspect
-/// ratio; an image already small enough keeps its own.
+/// ratio; an image already small enough keeps its own. No side becomes 0.
 pub(crate) fn fit(width: u32, height: u32, size: u32) -> (u32, u32) {
     let longest = width.max(height);
     if longest <= size {
@@ -84,38 +74,36 @@ pub(crate) fn fit(width: u32, height: u32, size: u32) -> (u32, u32) {
     (scale(width), scale(height))
 }
 
-/// Area averaging for large reductions (fast, no aliasing), a cubic filter
-/// for small ones where averaging would blur.
-fn shrink(image: &DynamicImage, width: u32, height: u32) -> DynamicImage {
-    if (width, height) == (image.width(), image.height()) {
-        image.clone()
-    } else if image.width() >= width * 2 {
-        image.thumbnail_exact(width, height)
-    } else {
-        image.resize_exact(width, height, FilterType::CatmullRom)
-    }
+/// Lanczos3 over the image's own extent of `source`.
+fn shrink(
+    resizer: &mut Resizer,
+    source: &Pixels,
+    extent: (f64, f64),
+    width: u32,
+    height: u32,
+) -> Result<Pixels, ImagingError> {
+    let failed = |e: &dyn std::fmt::Display| ImagingError::Corrupt(format!("cannot resize: {e}"));
+    let src = ImageRef::new(source.width, source.height, &source.data, source.pixel_type()).map_err(|e| failed(&e))?;
+    let mut dst = fast_image_resize::images::Image::new(width, height, source.pixel_type());
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+        .crop(0.0, 0.0, extent.0, extent.1);
+    resizer.resize(&src, &mut dst, &options).map_err(|e| failed(&e))?;
+    Ok(Pixels::new(width, height, source.channels, dst.into_vec()))
 }
 
-/// JPEG has no alpha: composite onto white rather than expose whatever
-/// colour hides under transparent pixels.
-fn flatten(image: &DynamicImage) -> RgbImage {
-    if !image.color().has_alpha() {
-        return image.to_rgb8();
+/// Applies the EXIF orientation, so the thumbnail needs no tag (it carries none).
+fn orient(pixels: &Pixels, orientation: Orientation) -> Pixels {
+    if orientation == Orientation::NoTransforms {
+        return pixels.clone();
     }
-    let rgba = image.to_rgba8();
-    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-        let [r, g, b, a] = rgba.get_pixel(x, y).0;
-        let blend = |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a)) + 127) / 255) as u8;
-        image::Rgb([blend(r), blend(g), blend(b)])
-    })
-}
-
-fn encode(image: &RgbImage, quality: u8) -> Result<Vec<u8>, ImagingError> {
-    let mut jpeg = Vec::new();
-    JpegEncoder::new_with_quality(&mut jpeg, quality)
-        .encode_image(image)
-        .map_err(|e| ImagingError::Encode(e.to_string()))?;
-    Ok(jpeg)
+    let (w, h, data) = (pixels.width, pixels.height, pixels.data.clone());
+    let mut image = match pixels.channels {
+        1 => DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, data).expect("sized by Pixels::new")),
+        _ => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, data).expect("sized by Pixels::new")),
+    };
+    image.apply_orientation(orientation);
+    Pixels::new(image.width(), image.height(), pixels.channels, image.into_bytes())
 }
 
 #[cfg(test)]
@@ -124,7 +112,7 @@ mod tests {
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
         let image = RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
-        encode(&image, 90).unwrap()
+        jpeg::encode(&Pixels::new(width, height, 3, image.into_raw()), 90).unwrap()
     }
 
     #[test]
@@ -150,7 +138,7 @@ mod tests {
     fn transparent_pixels_become_white() {
         let mut png = Vec::new();
         let clear = image::RgbaImage::from_pixel(8, 8, image::Rgba([0, 0, 0, 0]));
-        DynamicImage::ImageRgba8(clear).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        DynamicImage::ImageRgba8(clear).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
         let out = thumbnails(&png, &[8], 95, 1000).unwrap().thumbnails;
         let back = image::load_from_memory(&out[0].jpeg).unwrap().to_rgb8();
         assert!(back.pixels().all(|p| p.0.iter().all(|&c| c > 245)), "{:?}", back.get_pixel(0, 0));

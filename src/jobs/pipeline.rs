@@ -146,12 +146,12 @@ impl Pipeline {
         let started = Instant::now();
         let bytes = self.blobs.get(key).await?;
         telemetry::stage("fetch", started.elapsed());
-        let probe = imaging::probe(&bytes, self.spec.max_pixels)?;
+        let plan = imaging::plan(&bytes, &self.spec.sizes, self.spec.max_pixels)?;
         let processing =
-            JobState { status: JobStatus::Processing, error: None, content_type: Some(probe.kind.mime().into()) };
+            JobState { status: JobStatus::Processing, error: None, content_type: Some(plan.probe.kind.mime().into()) };
         self.meta.set_job(image_id, &processing).await?;
 
-        let admission = self.admit(probe.pixels(), shutdown).await?;
+        let admission = self.admit(plan.memory, shutdown).await?;
         let spec = self.spec.clone();
         let rendered =
             self.cpu.run(move || imaging::thumbnails(&bytes, &spec.sizes, spec.quality, spec.max_pixels)).await??;
@@ -185,9 +185,10 @@ impl Pipeline {
         Ok(Outcome::Done)
     }
 
-    /// Waits for pixel-budget permits, unless shutdown comes first.
-    async fn admit(&self, pixels: u64, shutdown: &CancellationToken) -> Result<Admission, JobError> {
-        let mp = pixels.div_ceil(1_000_000).clamp(1, u64::from(self.budget_mp)) as u32;
+    /// Waits for pixel-budget permits, unless shutdown comes first. A job
+    /// holds the memory its plan predicts, counted in megapixels of 4 bytes.
+    async fn admit(&self, memory: u64, shutdown: &CancellationToken) -> Result<Admission, JobError> {
+        let mp = memory.div_ceil(4_000_000).clamp(1, u64::from(self.budget_mp)) as u32;
         let permit = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return Err(JobError::Released),

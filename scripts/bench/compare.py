@@ -1,0 +1,163 @@
+"""Side-by-side thumbnailing: imaged, vipsthumbnail, ImageMagick, Pillow.
+
+Run through scripts/bench-compare, which installs the tools and builds
+imaged. Every tool makes a q82 JPEG whose longest side is N of every file
+of a class, in one pinned process per class (ImageMagick: one per file, as
+it is used), best wall time of RUNS. The whole corpus is the sum of its
+classes. Quality: PSNR of each output against a lossless reference (a full
+decode, upright, Lanczos3 to the output's size, never encoded).
+"""
+import argparse, csv, os, shutil, subprocess, sys, tempfile, time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+CLASSES = ["photo", "prog", "png", "other"]
+PILLOW = r"""
+import sys
+from pathlib import Path
+from PIL import Image, ImageOps
+n, out = int(sys.argv[1]), Path(sys.argv[2])
+for f in sys.argv[3:]:
+    im = Image.open(f)
+    im.draft("RGB", (n, n))
+    im = ImageOps.exif_transpose(im)
+    im.thumbnail((n, n), Image.LANCZOS, reducing_gap=None)
+    im.convert("RGB").save(out / (Path(f).stem + ".jpg"), quality=82)
+"""
+
+
+def commands(tool, imaged, python, n, out, files, jobs=1):
+    if tool == "imaged":
+        return [[imaged, "thumbnail", "--jobs", str(jobs), "--size", str(n), "--quality", "82", "--out", out, *files]]
+    if tool == "vipsthumbnail":
+        return [["vipsthumbnail", "-s", str(n), "-o", f"{out}/%s.jpg[Q=82,strip]", *files]]
+    if tool == "convert":
+        return [["/usr/bin/convert", "-define", f"jpeg:size={2 * n}x{2 * n}", f"{f}[0]", "-auto-orient",
+                 "-thumbnail", f"{n}x{n}", "-strip", "-quality", "82", f"{out}/{Path(f).stem}.jpg"] for f in files]
+    if tool == "pillow":
+        return [[python, "-c", PILLOW, str(n), out, *files]]
+    raise ValueError(tool)
+
+
+ENV = dict(os.environ, VIPS_CONCURRENCY="1", MAGICK_THREAD_LIMIT="1", OMP_NUM_THREADS="1")
+
+
+def run(cmds, pin=True):
+    start = time.perf_counter()
+    for cmd in cmds:
+        subprocess.run((["taskset", "-c", "0"] if pin else []) + [str(c) for c in cmd], env=ENV, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def peak_rss_mb(cmds):
+    out = subprocess.run(["/usr/bin/time", "-f", "%M"] + [str(c) for c in cmds[0]], env=ENV, check=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True).stderr
+    return int(out.strip().splitlines()[-1]) / 1024
+
+
+def output(tool, out, path, n):
+    stem = Path(path).stem
+    return out / (f"{stem}-{n}.jpg" if tool == "imaged" else f"{stem}.jpg")
+
+
+def psnr(ref, path):
+    out = Image.open(path).convert("RGB")
+    got = np.asarray(out, dtype=np.float64)
+    mse = np.mean((ref - got) ** 2)
+    return 99.0 if mse == 0 else 10 * np.log10(255 ** 2 / mse)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--imaged", required=True)
+    ap.add_argument("--sizes", default="256,1024")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--tools", default="imaged,vipsthumbnail,convert,pillow")
+    args = ap.parse_args()
+    tools = args.tools.split(",")
+    rows = list(csv.DictReader(open(args.corpus / "MANIFEST.tsv"), delimiter="\t"))
+    files = {c: [str(args.corpus / r["file"]) for r in rows if r["class"] == c] for c in CLASSES}
+    every = [f for c in CLASSES for f in files[c]]
+    work = Path(tempfile.mkdtemp(prefix="imaged-compare."))
+    print(f"corpus: {len(rows)} files, {sum(float(r['megapixels']) for r in rows):.1f} MP; "
+          + ", ".join(f"{c} {len(files[c])}" for c in CLASSES) + f"; best of {args.runs}, one core (taskset -c 0)")
+    summary = {}
+    for n in [int(s) for s in args.sizes.split(",")]:
+        best = {(t, c): float("inf") for t in tools for c in CLASSES}
+        for _ in range(args.runs):
+            for c in CLASSES:
+                for t in tools:
+                    out = work / f"{t}-{n}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    out.mkdir()
+                    wall = run(commands(t, args.imaged, sys.executable, n, out, files[c]))
+                    best[t, c] = min(best[t, c], wall)
+        # Every class's outputs are in place from the last run.
+        measured = {t: [] for t in tools}
+        for f in every:
+            full, sized = ImageOps.exif_transpose(Image.open(f)).convert("RGB"), {}
+            for t in tools:
+                o = output(t, work / f"{t}-{n}", f, n)
+                size = Image.open(o).size
+                if size not in sized:
+                    sized[size] = np.asarray(full.resize(size, Image.LANCZOS), dtype=np.float64)
+                measured[t].append((o.stat().st_size, psnr(sized[size], o)))
+        quality = {t: (sum(b for b, _ in m), float(np.mean([q for _, q in m])), min(q for _, q in m))
+                   for t, m in measured.items()}
+        print(f"\n### {n} px\n")
+        print("| tool | " + " | ".join(f"{c} thumbs/s (×vips)" for c in CLASSES + ["all"])
+              + " | output KB | PSNR mean / min dB |")
+        print("|---" * (len(CLASSES) + 4) + "|")
+        for t in tools:
+            cells = []
+            for c in CLASSES + ["all"]:
+                count = len(files[c]) if c != "all" else len(every)
+                secs = best[t, c] if c != "all" else sum(best[t, k] for k in CLASSES)
+                vips = best["vipsthumbnail", c] if c != "all" else sum(best["vipsthumbnail", k] for k in CLASSES)
+                cells.append(f"{count / secs:.2f} ({vips / secs:.2f})")
+                summary[t, n, c] = vips / secs
+            size, mean, low = quality[t]
+            summary[t, n, "psnr"], summary[t, n, "bytes"] = mean, size
+            print(f"| {t} | " + " | ".join(cells) + f" | {size / 1024:.0f} | {mean:.2f} / {low:.2f} |")
+    largest = max((r for r in rows if r["format"] == "JPEG"), key=lambda r: float(r["megapixels"]))
+    big = str(args.corpus / largest["file"])
+    print(f"\n### Peak RSS, 256 px of the largest JPEG ({largest['file']}, {largest['megapixels']} MP)\n")
+    out = work / "rss"
+    out.mkdir()
+    for t in tools:
+        summary[t, "rss"] = peak_rss_mb(commands(t, args.imaged, sys.executable, 256, out, [big]))
+        print(f"- {t}: {summary[t, 'rss']:.0f} MB")
+    if "imaged" in tools:
+        one = min(run(commands("imaged", args.imaged, None, 256, out, every, jobs=1)) for _ in range(args.runs))
+        two = min(run(commands("imaged", args.imaged, None, 256, out, every, jobs=2), pin=False)
+                  for _ in range(args.runs))
+        summary["jobs2"] = one / two
+        print(f"\n### imaged thumbnail --jobs 2 (both cores) against --jobs 1 (one core), 256 px, all files\n")
+        print(f"- {len(every) / one:.2f} → {len(every) / two:.2f} thumbs/s: {one / two:.2f}×")
+        targets(summary)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def targets(s):
+    checks = [
+        ("256 px, all ≥ 1.5× vips", s["imaged", 256, "all"], 1.5),
+        ("256 px, photo ≥ 1.4× vips", s["imaged", 256, "photo"], 1.4),
+        ("256 px, prog ≥ 1.5× vips", s["imaged", 256, "prog"], 1.5),
+        ("256 px, png ≥ 2× vips", s["imaged", 256, "png"], 2.0),
+        ("1024 px, all ≥ 1.6× vips", s.get(("imaged", 1024, "all"), 0), 1.6),
+        ("PSNR mean ≥ vips (256 px, dB)", s["imaged", 256, "psnr"] - s["vipsthumbnail", 256, "psnr"], 0.0),
+        ("bytes ≤ 1.1× vips (256 px)", 1.1 - s["imaged", 256, "bytes"] / s["vipsthumbnail", 256, "bytes"], 0.0),
+        ("peak RSS ≤ vips (MB below)", s["vipsthumbnail", "rss"] - s["imaged", "rss"], 0.0),
+        ("--jobs 2 ≥ 1.8× one core", s["jobs2"], 1.8),
+    ]
+    print("\n### Targets\n")
+    for name, value, bound in checks:
+        print(f"- {'met ' if value >= bound else 'MISSED'} {name}: {value:.2f}")
+
+
+if __name__ == "__main__":
+    main()

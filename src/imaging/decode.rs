@@ -1,0 +1,62 @@
+//! Bytes to upright-ready pixels: JPEG through the scaled decoders, PNG,
+//! GIF and WebP through the `image` crate (first frame of an animation),
+//! then alpha flattened, 16 bits dropped to 8 and colour brought to sRGB.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, metadata::Orientation};
+
+use super::{
+    ImagingError, Kind, Plan,
+    color::{self, Samples},
+    jpeg,
+    pixels::{Pixels, flatten},
+};
+
+pub struct Decoded {
+    pub pixels: Pixels,
+    /// The image's own extent in `pixels`: a scaled decode rounds partial
+    /// blocks up, so the last row and column may cover less than a pixel.
+    pub extent: (f64, f64),
+    pub orientation: Orientation,
+}
+
+pub fn decode(bytes: &[u8], plan: &Plan) -> Result<Decoded, ImagingError> {
+    match &plan.header {
+        Some(header) => {
+            let samples = jpeg::decode(bytes, header, plan.scale)?;
+            let orientation = header
+                .exif
+                .as_deref()
+                .and_then(|exif| Orientation::from_exif_chunk(&exif[6..]))
+                .unwrap_or(Orientation::NoTransforms);
+            let factor = f64::from(plan.scale) / 8.0;
+            let extent = (f64::from(plan.probe.width) * factor, f64::from(plan.probe.height) * factor);
+            let extent = (extent.0.min(f64::from(samples.width)), extent.1.min(f64::from(samples.height)));
+            Ok(Decoded { pixels: color::to_srgb(samples, header.icc.as_deref()), extent, orientation })
+        }
+        None => other(bytes, plan.probe.kind),
+    }
+}
+
+fn other(bytes: &[u8], kind: Kind) -> Result<Decoded, ImagingError> {
+    let corrupt = |e: image::ImageError| ImagingError::Corrupt(e.to_string());
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(4 << 30);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let icc = decoder.icc_profile().ok().flatten();
+    let image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    let (width, height) = (image.width(), image.height());
+    let (channels, data) = match (image.color().has_color(), image.color().has_alpha()) {
+        (false, false) => (1, image.into_luma8().into_raw()),
+        (false, true) => (1, flatten(&image.into_luma_alpha8().into_raw(), 2)),
+        (true, false) => (3, image.into_rgb8().into_raw()),
+        (true, true) => (3, flatten(&image.into_rgba8().into_raw(), 4)),
+    };
+    let samples = Samples { width, height, channels, data, inverted: false };
+    let extent = (f64::from(width), f64::from(height));
+    Ok(Decoded { pixels: color::to_srgb(samples, icc.as_deref()), extent, orientation })
+}
