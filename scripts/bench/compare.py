@@ -89,12 +89,12 @@ def main():
     for n in [int(s) for s in args.sizes.split(",")]:
         best = {(t, c): float("inf") for t in tools for c in CLASSES}
         for _ in range(args.runs):
+            for t in tools:
+                shutil.rmtree(work / f"{t}-{n}", ignore_errors=True)
+                (work / f"{t}-{n}").mkdir()
             for c in CLASSES:
                 for t in tools:
-                    out = work / f"{t}-{n}"
-                    shutil.rmtree(out, ignore_errors=True)
-                    out.mkdir()
-                    wall = run(commands(t, args.imaged, sys.executable, n, out, files[c]))
+                    wall = run(commands(t, args.imaged, sys.executable, n, work / f"{t}-{n}", files[c]))
                     best[t, c] = min(best[t, c], wall)
         # Every class's outputs are in place from the last run.
         measured = {t: [] for t in tools}

@@ -14,6 +14,16 @@ pub use pixels::Pixels;
 pub use pool::{CpuPool, PanicError};
 pub use resize::{Rendered, Thumbnail, thumbnails};
 
+/// The stages of `thumbnails` one at a time, for the benchmarks.
+#[doc(hidden)]
+pub mod stages {
+    pub use super::{
+        decode::{Decoded, decode},
+        jpeg::encode,
+        resize::{fit, resize},
+    };
+}
+
 use std::io::Cursor;
 
 use image::{ImageDecoder, ImageFormat, ImageReader};

@@ -64,7 +64,7 @@ pub fn thumbnails(bytes: &[u8], sizes: &[u32], quality: u8, max_pixels: u64) -> 
 
 /// The dimensions that fit `size` on the longest side, keeping the aspect
 /// ratio; an image already small enough keeps its own. No side becomes 0.
-pub(crate) fn fit(width: u32, height: u32, size: u32) -> (u32, u32) {
+pub fn fit(width: u32, height: u32, size: u32) -> (u32, u32) {
     let longest = width.max(height);
     if longest <= size {
         return (width, height);
@@ -74,7 +74,12 @@ pub(crate) fn fit(width: u32, height: u32, size: u32) -> (u32, u32) {
     (scale(width), scale(height))
 }
 
-/// Lanczos3 over the image's own extent of `source`.
+/// Lanczos3 from the image's extent in `source` to `width`×`height`.
+pub fn resize(source: &Pixels, extent: (f64, f64), width: u32, height: u32) -> Result<Pixels, ImagingError> {
+    shrink(&mut Resizer::new(), source, extent, width, height)
+}
+
+/// As `resize`, reusing the resizer's buffers from one variant to the next.
 fn shrink(
     resizer: &mut Resizer,
     source: &Pixels,
