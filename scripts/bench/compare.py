@@ -7,7 +7,7 @@ it is used), best wall time of RUNS. The whole corpus is the sum of its
 classes. Quality: PSNR of each output against a lossless reference (a full
 decode, upright, Lanczos3 to the output's size, never encoded).
 """
-import argparse, csv, os, shutil, subprocess, sys, tempfile, time
+import argparse, csv, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.request, uuid
 from pathlib import Path
 
 import numpy as np
@@ -138,8 +138,103 @@ def main():
         summary["jobs2"] = one / two
         print(f"\n### imaged thumbnail --jobs 2 (both cores) against --jobs 1 (one core), 256 px, all files\n")
         print(f"- {len(every) / one:.2f} → {len(every) / two:.2f} thumbs/s: {one / two:.2f}×")
+        daemon_section(args.imaged, rows, args.corpus, every, out, summary)
         targets(summary)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def upload(base, path):
+    boundary = uuid.uuid4().hex
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="upfile"; filename="{Path(path).name}"\r\n'
+            f'Content-Type: application/octet-stream\r\n\r\n').encode()
+    body = head + Path(path).read_bytes() + f'\r\n--{boundary}--\r\n'.encode()
+    req = urllib.request.Request(f"{base}/api/image", data=body, method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(req) as resp:
+        return json.load(resp)["id"]
+
+
+def status(base, image_id):
+    with urllib.request.urlopen(f"{base}/api/image/{image_id}/thumbnails") as resp:
+        return json.load(resp)["status"]
+
+
+def wait_done(base, ids):
+    pending = set(ids)
+    while pending:
+        pending = {i for i in pending if status(base, i) not in ("done", "failed")}
+        if pending:
+            time.sleep(0.005)
+
+
+def start_daemon(imaged, data, port, **settings):
+    env = dict(os.environ, IMAGED__DATA_DIR=str(data), IMAGED__HTTP__BIND=f"127.0.0.1:{port}",
+               IMAGED__METRICS__BIND="", IMAGED__LOG__LEVEL="warn",
+               **{f"IMAGED__{k.upper()}": str(v) for k, v in settings.items()})
+    proc = subprocess.Popen([imaged], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(400):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz")
+            return proc
+        except OSError:
+            time.sleep(0.025)
+    raise RuntimeError("imaged did not become ready")
+
+
+def stop(proc):
+    proc.terminate()
+    proc.wait()
+
+
+def wait_all(base, count):
+    """Until `count` jobs are done or failed, by /api/stats (one request per poll)."""
+    while True:
+        with urllib.request.urlopen(f"{base}/api/stats") as resp:
+            jobs = json.load(resp)["jobs"]
+        if jobs.get("done", 0) + jobs.get("failed", 0) >= count:
+            return
+        time.sleep(0.05)
+
+
+def daemon_section(imaged, rows, corpus, every, scratch, summary):
+    """The daemon on its embedded backends with the default variants: the
+    latency of one 12 MP photo, then the jobs/s of every corpus file queued
+    beforehand (by an API-only run), with both cores busy, best of 3."""
+    photo = min((r for r in rows if r["class"] == "photo"), key=lambda r: abs(float(r["megapixels"]) - 12))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base, data = f"http://127.0.0.1:{port}", Path(tempfile.mkdtemp(prefix="imaged-daemon."))
+    try:
+        proc = start_daemon(imaged, data, port)
+        latencies = []
+        for _ in range(7):
+            start = time.perf_counter()
+            wait_done(base, [upload(base, corpus / photo["file"])])
+            latencies.append(time.perf_counter() - start)
+        stop(proc)
+        daemon = 0.0
+        for run_ in range(3):
+            queued = data / f"run-{run_}"
+            proc = start_daemon(imaged, queued, port, queue__pollers=0)
+            ids = [upload(base, f) for f in every]
+            stop(proc)
+            start = time.perf_counter()
+            proc = start_daemon(imaged, queued, port)
+            wait_all(base, len(ids))
+            daemon = max(daemon, len(every) / (time.perf_counter() - start))
+            stop(proc)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    sizes = [a for n in (128, 256, 1024) for a in ("--size", str(n))]
+    cli = min(run([[imaged, "thumbnail", *sizes, "--quality", "82", "--out", scratch, *every]], pin=False)
+              for _ in range(3))
+    summary["latency"], summary["daemon"] = statistics.median(latencies) * 1000, daemon / (len(every) / cli)
+    print("\n### The daemon (embedded backends, variants 128, 256 and 1024, both cores)\n")
+    print(f"- {photo['file']} ({photo['megapixels']} MP), upload → done: median {summary['latency']:.0f} ms of 7"
+          f" (min {min(latencies) * 1000:.0f}, max {max(latencies) * 1000:.0f})")
+    print(f"- {len(every)} queued jobs, from the start of the process to the last `done`: {daemon:.2f} jobs/s;"
+          f" `imaged thumbnail` on the same files and sizes: {len(every) / cli:.2f}/s; ratio {summary['daemon']:.2f}")
 
 
 def targets(s):
@@ -153,6 +248,8 @@ def targets(s):
         ("bytes ≤ 1.1× vips (256 px)", 1.1 - s["imaged", 256, "bytes"] / s["vipsthumbnail", 256, "bytes"], 0.0),
         ("peak RSS ≤ vips (MB below)", s["vipsthumbnail", "rss"] - s["imaged", "rss"], 0.0),
         ("--jobs 2 ≥ 1.8× one core", s["jobs2"], 1.8),
+        ("daemon upload → done ≤ 80 ms (ms below)", 80 - s["latency"], 0.0),
+        ("daemon jobs/s ≥ 0.9× imaged thumbnail", s["daemon"], 0.9),
     ]
     print("\n### Targets\n")
     for name, value, bound in checks:
