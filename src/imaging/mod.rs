@@ -112,12 +112,8 @@ pub struct Plan {
     pub memory: u64,
 }
 
-/// Reads only the header: format and stored dimensions.
-pub fn probe(bytes: &[u8], max_pixels: u64) -> Result<Probe, ImagingError> {
-    plan(bytes, &[], max_pixels).map(|plan| plan.probe)
-}
-
-/// Reads the header and decides the decode for variants of `sizes`.
+/// Reads only the header: format, stored dimensions, and the decode (and
+/// memory) that variants of `sizes` take. Refuses images above `max_pixels`.
 pub fn plan(bytes: &[u8], sizes: &[u32], max_pixels: u64) -> Result<Plan, ImagingError> {
     let kind = sniff(bytes).ok_or(ImagingError::Unsupported)?;
     let largest = sizes.iter().copied().max().unwrap_or(u32::MAX);

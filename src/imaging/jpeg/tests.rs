@@ -147,3 +147,19 @@ fn a_damaged_dc_scan_never_panics() {
         let _ = dc::decode(&bytes[..cut], &header);
     }
 }
+
+#[test]
+fn memory_follows_the_scale_and_the_decoder() {
+    // 4000×3000 4:2:0: 187 500 luma and 2 × 47 000 chroma blocks.
+    let mut header =
+        Header { width: 4000, height: 3000, progressive: true, huffman: true, precision: 8, ..Header::default() };
+    header.components =
+        [(1, 2, 2), (2, 1, 1), (3, 1, 1)].map(|(id, h, v)| markers::Component { id, h, v, quant: 0 }).to_vec();
+    let blocks = 187_500 + 2 * 47_000;
+    // 1/8 on the DC path: the 500×375 image and a coefficient per block.
+    assert_eq!(memory(&header, 1), 500 * 375 * 3 + blocks * 4);
+    // 1/2 through libjpeg: the 2000×1500 image and every coefficient.
+    assert_eq!(memory(&header, 4), 2000 * 1500 * 3 + blocks * 128);
+    header.progressive = false;
+    assert_eq!(memory(&header, 4), 2000 * 1500 * 3);
+}
