@@ -31,6 +31,11 @@ pub const QUEUE_DEAD_LETTERS: &str = "imaged_queue_dead_letters";
 pub const QUEUE_OLDEST_AGE_SECONDS: &str = "imaged_queue_oldest_age_seconds";
 /// 1 when the last read of the queue's figures succeeded.
 pub const QUEUE_UP: &str = "imaged_queue_up";
+/// Always 1, labelled with the version: which build answers.
+pub const BUILD_INFO: &str = "imaged_build_info";
+// Beside these, the process' own (`process_resident_memory_bytes`,
+// `process_cpu_seconds_total`, `process_open_fds`, ...), named as every
+// Prometheus client names them, from metrics-process.
 
 /// How long a scrape waits for the queue's figures.
 const QUEUE_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -81,11 +86,25 @@ fn describe() {
     describe_gauge!(QUEUE_DEAD_LETTERS, "Messages in the dead-letter queue.");
     describe_gauge!(QUEUE_OLDEST_AGE_SECONDS, Unit::Seconds, "Age of the oldest message in the queue.");
     describe_gauge!(QUEUE_UP, "1 when the queue's figures could be read at the last scrape, else 0.");
+    describe_gauge!(BUILD_INFO, "Always 1; the version label says which build this is.");
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    process().describe();
+}
+
+fn process() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// What a scrape reads fresh: the queue's figures and the process' own.
+pub async fn record_scrape(queue: &dyn crate::queue::JobQueue) {
+    record_queue(queue).await;
+    process().collect();
 }
 
 /// Sets the queue gauges from the queue's own figures; on failure only
 /// `imaged_queue_up` changes (to 0), so stale figures are recognisable.
-pub async fn record_queue(queue: &dyn crate::queue::JobQueue) {
+async fn record_queue(queue: &dyn crate::queue::JobQueue) {
     match tokio::time::timeout(QUEUE_READ_TIMEOUT, queue.stats()).await {
         Ok(Ok(stats)) => {
             metrics::gauge!(QUEUE_UP).set(1.0);

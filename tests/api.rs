@@ -199,6 +199,10 @@ async fn swagger_ui_openapi_health_and_metrics() {
         "imaged_queue_depth ",
         "imaged_queue_dead_letters ",
         "imaged_queue_up ",
+        "imaged_build_info{version=",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_cpu_seconds_total ",
     ] {
         assert!(metrics.contains(name), "metrics lack {name}");
     }

@@ -202,7 +202,7 @@ fn metrics_server(addr: std::net::SocketAddr, queue: Arc<dyn JobQueue>) -> anyho
             web::get().to(move || {
                 let (handle, queue) = (handle.clone(), queue.clone());
                 async move {
-                    telemetry::record_queue(queue.as_ref()).await;
+                    telemetry::record_scrape(queue.as_ref()).await;
                     handle.run_upkeep();
                     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
                 }
