@@ -187,6 +187,16 @@ async fn swagger_ui_openapi_health_and_metrics() {
     assert_eq!(app.get("/healthz").await.status(), 200);
     assert_eq!(app.json("/readyz").await["status"], "ready");
 
+    // Every answer carries a request id: a new one, or the client's own
+    // when it is a plain token.
+    let id_of = |r: &reqwest::Response| r.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
+    let (a, b) = (id_of(&app.get("/healthz").await), id_of(&app.get("/api/image/999999").await));
+    assert!(a.as_ref().is_some_and(|id| id.len() == 32) && a != b, "{a:?} {b:?}");
+    let given = app.client.get(app.url("/healthz")).header("X-Request-Id", "lb-7f3a.1").send().await.unwrap();
+    assert_eq!(id_of(&given).as_deref(), Some("lb-7f3a.1"));
+    let odd = app.client.get(app.url("/healthz")).header("X-Request-Id", "a b <c>").send().await.unwrap();
+    assert!(id_of(&odd).is_some_and(|id| id.len() == 32), "an odd id is replaced");
+
     let id = app.upload_ok("m.jpg", jpeg(300, 200)).await;
     app.finished(id).await;
     let metrics =

@@ -8,6 +8,7 @@ mod image;
 mod metrics;
 mod notification;
 mod openapi;
+mod request_id;
 mod thumbnails;
 mod upload;
 
@@ -63,3 +64,4 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 pub use metrics::record as metrics_middleware;
+pub use request_id::assign as request_id_middleware;

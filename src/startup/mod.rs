@@ -49,7 +49,11 @@ impl Application {
         tracing::info!(public_base, "download links");
         let state = web::Data::new(AppState::new(&backends, public_base, settings.processing.max_upload_bytes));
         let mut server = HttpServer::new(move || {
-            App::new().app_data(state.clone()).wrap(from_fn(api::metrics_middleware)).configure(api::configure)
+            App::new()
+                .app_data(state.clone())
+                .wrap(from_fn(api::metrics_middleware))
+                .wrap(from_fn(api::request_id_middleware))
+                .configure(api::configure)
         })
         .disable_signals()
         .listen(listener)?;

@@ -1,0 +1,47 @@
+//! A request id on every request: the client's own `X-Request-Id` when it
+//! is a plain token (a proxy's, so logs line up across hops), else a new
+//! one. It is returned in the response and carried by the request's
+//! tracing span, so every log line of a request can be found by it.
+
+use actix_web::{
+    Error,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    middleware::Next,
+};
+use tracing::Instrument;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub async fn assign(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let given = req.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|id| plain(id));
+    let id = given.map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "answered"));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    Ok(response)
+}
+
+/// At most 64 letters, digits, dots, dashes and underscores: safe to log
+/// and to echo.
+fn plain(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain;
+
+    #[test]
+    fn only_plain_tokens_are_taken_from_clients() {
+        assert!(plain("3f2c1a") && plain("Root=1-abc_def.9"));
+        assert!(!plain("") && !plain("a b") && !plain("a\nb") && !plain(&"x".repeat(65)));
+    }
+}
