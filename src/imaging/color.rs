@@ -1,6 +1,8 @@
 //! Colour to sRGB: embedded ICC profiles through moxcms, CMYK (with its
 //! profile, or by the usual naive formula without one) to RGB.
 
+use std::borrow::Cow;
+
 use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 
 use super::pixels::Pixels;
@@ -23,7 +25,8 @@ pub fn to_srgb(samples: Samples, icc: Option<&[u8]>) -> Pixels {
     match channels {
         4 => {
             if let Some(p) = profile.filter(|p| p.color_space == DataColorSpace::Cmyk) {
-                let ink: Vec<u8> = if inverted { data.iter().map(|v| 255 - v).collect() } else { data.clone() };
+                let ink: Cow<'_, [u8]> =
+                    if inverted { data.iter().map(|v| 255 - v).collect() } else { Cow::Borrowed(&data) };
                 if let Some(rgb) = transform(&p, Layout::Rgba, &ink) {
                     return Pixels::new(width, height, 3, rgb);
                 }

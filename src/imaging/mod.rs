@@ -12,7 +12,7 @@ mod resize;
 
 pub use pixels::Pixels;
 pub use pool::{CpuPool, PanicError};
-pub use resize::{Rendered, Thumbnail, thumbnails};
+pub use resize::{Rendered, Thumbnail, render, thumbnails};
 
 /// The stages of `thumbnails` one at a time, for the benchmarks.
 #[doc(hidden)]

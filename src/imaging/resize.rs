@@ -1,12 +1,15 @@
 //! Decode once at the DCT scale the largest variant needs, then make each
 //! variant from the next larger one (Lanczos3, SIMD), upright per EXIF.
 
-use std::time::{Duration, Instant};
+use std::{
+    borrow::Cow,
+    time::{Duration, Instant},
+};
 
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer, images::ImageRef};
 use image::{DynamicImage, GrayImage, RgbImage, metadata::Orientation};
 
-use super::{ImagingError, Kind, decode, integrity, jpeg, pixels::Pixels, plan};
+use super::{ImagingError, Kind, Plan, decode, integrity, jpeg, pixels::Pixels, plan};
 
 /// One encoded variant.
 #[derive(Debug, Clone)]
@@ -30,12 +33,17 @@ pub struct Rendered {
 /// Makes a JPEG of each size (longest side, never upscaled), upright per
 /// EXIF, transparent areas on white. CPU-bound: run it on the `CpuPool`.
 pub fn thumbnails(bytes: &[u8], sizes: &[u32], quality: u8, max_pixels: u64) -> Result<Rendered, ImagingError> {
+    render(bytes, &plan(bytes, sizes, max_pixels)?, sizes, quality)
+}
+
+/// `thumbnails` with the header already read: `plan` must be the plan of
+/// `bytes` for these `sizes` (the pipeline reads it first, to admit the job).
+pub fn render(bytes: &[u8], plan: &Plan, sizes: &[u32], quality: u8) -> Result<Rendered, ImagingError> {
     let start = Instant::now();
-    let plan = plan(bytes, sizes, max_pixels)?;
     if plan.probe.kind == Kind::Jpeg && !integrity::jpeg_complete(bytes) {
         return Err(ImagingError::Truncated);
     }
-    let decoded = decode::decode(bytes, &plan)?;
+    let decoded = decode::decode(bytes, plan)?;
     let decoded_at = Instant::now();
     let (mut resize, mut encode) = (Duration::ZERO, Duration::ZERO);
     let mut sizes = sizes.to_vec();
@@ -118,9 +126,9 @@ fn convolve(
 }
 
 /// Applies the EXIF orientation, so the thumbnail needs no tag (it carries none).
-fn orient(pixels: &Pixels, orientation: Orientation) -> Pixels {
+fn orient(pixels: &Pixels, orientation: Orientation) -> Cow<'_, Pixels> {
     if orientation == Orientation::NoTransforms {
-        return pixels.clone();
+        return Cow::Borrowed(pixels);
     }
     let (w, h, data) = (pixels.width, pixels.height, pixels.data.clone());
     let mut image = match pixels.channels {
@@ -128,7 +136,7 @@ fn orient(pixels: &Pixels, orientation: Orientation) -> Pixels {
         _ => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, data).expect("sized by Pixels::new")),
     };
     image.apply_orientation(orientation);
-    Pixels::new(image.width(), image.height(), pixels.channels, image.into_bytes())
+    Cow::Owned(Pixels::new(image.width(), image.height(), pixels.channels, image.into_bytes()))
 }
 
 #[cfg(test)]

@@ -153,8 +153,7 @@ impl Pipeline {
 
         let admission = self.admit(plan.memory, shutdown).await?;
         let spec = self.spec.clone();
-        let rendered =
-            self.cpu.run(move || imaging::thumbnails(&bytes, &spec.sizes, spec.quality, spec.max_pixels)).await??;
+        let rendered = self.cpu.run(move || imaging::render(&bytes, &plan, &spec.sizes, spec.quality)).await??;
         drop(admission);
         telemetry::stage("decode", rendered.decode);
         telemetry::stage("resize", rendered.resize);

@@ -12,12 +12,8 @@ use super::{
     markers::{self, DHT, DQT, DRI, EOI, Header, SOS},
 };
 
-/// One plane per component, one sample per 8×8 block, as the IDCT at 1/8
+/// A component's plane: one sample per 8×8 block, as the IDCT at 1/8
 /// scale would give it.
-pub struct Planes {
-    pub planes: Vec<Plane>,
-}
-
 pub struct Plane {
     pub width: usize,
     pub height: usize,
@@ -28,8 +24,9 @@ pub struct Plane {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Unfit(pub &'static str);
 
-/// Decodes the DC coefficients of a progressive, Huffman-coded, 8-bit JPEG.
-pub fn decode(bytes: &[u8], header: &Header) -> Result<Planes, Unfit> {
+/// Decodes the DC coefficients of a progressive, Huffman-coded, 8-bit JPEG:
+/// a plane per component.
+pub fn decode(bytes: &[u8], header: &Header) -> Result<Vec<Plane>, Unfit> {
     if !header.progressive || !header.huffman || header.precision != 8 {
         return Err(Unfit("not an 8-bit Huffman-coded progressive JPEG"));
     }
@@ -93,12 +90,13 @@ impl State {
             .map(|c| {
                 let (ch, cv) = (usize::from(c.h), usize::from(c.v));
                 let stride = mcus_w * ch;
+                let (blocks_w, blocks_h) = header.blocks(c);
                 CompState {
                     h: ch,
                     v: cv,
                     quant: usize::from(c.quant),
-                    blocks_w: (w * ch).div_ceil(max_h).div_ceil(8),
-                    blocks_h: (h * cv).div_ceil(max_v).div_ceil(8),
+                    blocks_w,
+                    blocks_h,
                     stride,
                     coefs: vec![0; stride * mcus_h * cv],
                     seen: false,
@@ -204,7 +202,7 @@ impl State {
         Ok(())
     }
 
-    fn finish(self) -> Result<Planes, Unfit> {
+    fn finish(self) -> Result<Vec<Plane>, Unfit> {
         let mut planes = Vec::with_capacity(self.comps.len());
         for c in &self.comps {
             if !c.seen {
@@ -220,7 +218,7 @@ impl State {
             }
             planes.push(Plane { width: c.blocks_w, height: c.blocks_h, samples });
         }
-        Ok(Planes { planes })
+        Ok(planes)
     }
 }
 

@@ -36,6 +36,13 @@ impl Header {
     pub fn max_v(&self) -> u8 {
         self.components.iter().map(|c| c.v).max().unwrap_or(1)
     }
+
+    /// The 8×8 blocks that hold a component's samples, across and down
+    /// (A.2.1: the component's own size, rounded up to whole blocks).
+    pub fn blocks(&self, c: &Component) -> (usize, usize) {
+        let side = |len: u32, f: u8, max: u8| (len as usize * usize::from(f)).div_ceil(8 * usize::from(max));
+        (side(self.width, c.h, self.max_h()), side(self.height, c.v, self.max_v()))
+    }
 }
 
 /// One segment: its marker and its payload (after the length field).

@@ -42,13 +42,7 @@ pub fn memory(header: &Header, scale: u8) -> u64 {
     let pixels = |side: u32| u64::from((side * u32::from(scale)).div_ceil(8));
     let channels = if header.components.len() == 1 { 1 } else { 3 };
     let output = pixels(header.width) * pixels(header.height) * channels;
-    let (w, h) = (u64::from(header.width), u64::from(header.height));
-    let (max_h, max_v) = (u64::from(header.max_h()), u64::from(header.max_v()));
-    let blocks: u64 = header
-        .components
-        .iter()
-        .map(|c| (w * u64::from(c.h)).div_ceil(8 * max_h) * (h * u64::from(c.v)).div_ceil(8 * max_v))
-        .sum();
+    let blocks: u64 = header.components.iter().map(|c| header.blocks(c)).map(|(w, h)| (w * h) as u64).sum();
     let coefficients = if dc_only(header, scale) {
         blocks * 4
     } else if header.progressive {

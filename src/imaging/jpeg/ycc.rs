@@ -3,27 +3,25 @@
 //! RGB with JFIF's coefficients.
 
 use super::{
-    dc::{Plane, Planes, Unfit},
+    dc::{Plane, Unfit},
     markers::Header,
 };
 use crate::imaging::color::Samples;
 
-pub fn samples(planes: Planes, header: &Header) -> Result<Samples, Unfit> {
+pub fn samples(planes: Vec<Plane>, header: &Header) -> Result<Samples, Unfit> {
     let (width, height) = (header.width.div_ceil(8), header.height.div_ceil(8));
     let (ow, oh) = (width as usize, height as usize);
     let (max_h, max_v) = (usize::from(header.max_h()), usize::from(header.max_v()));
-    let mut full = header
+    let mut full: Vec<Vec<u8>> = header
         .components
         .iter()
-        .zip(&planes.planes)
-        .map(|(c, plane)| upsample(plane, max_h / usize::from(c.h), max_v / usize::from(c.v), ow, oh));
-    let data = match header.components.len() {
-        1 => full.next().ok_or(Unfit("no planes"))?,
-        3 => {
-            let (a, b, c) = (full.next(), full.next(), full.next());
-            let (a, b, c) = (a.ok_or(Unfit("no planes"))?, b.ok_or(Unfit("no planes"))?, c.ok_or(Unfit("no planes"))?);
-            if is_rgb(header) { interleave(&a, &b, &c) } else { ycc_to_rgb(&a, &b, &c) }
-        }
+        .zip(&planes)
+        .map(|(c, plane)| upsample(plane, max_h / usize::from(c.h), max_v / usize::from(c.v), ow, oh))
+        .collect();
+    let data = match (header.components.len(), full.len()) {
+        (1, 1) => full.swap_remove(0),
+        (3, 3) if is_rgb(header) => interleave(&full[0], &full[1], &full[2]),
+        (3, 3) => ycc_to_rgb(&full[0], &full[1], &full[2]),
         _ => return Err(Unfit("not grey, YCbCr or RGB")),
     };
     Ok(Samples { width, height, channels: header.components.len() as u8, data, inverted: false })
