@@ -2,7 +2,9 @@
 //!
 //! - `config`    settings, layered and validated
 //! - `startup`   the one wiring path: backends, pollers, servers; run until stopped
-//! - `shutdown`  signals, cancellation, systemd notifications
+//! - `shutdown`  signals and cancellation
+//! - `systemd`   READY/STOPPING/STATUS notifications and the watchdog
+//! - `liveness`  what each background loop is doing, for the watchdog
 //! - `telemetry` logging and every metric name
 //! - `cli`       the command line (serve, migrate, check-config, thumbnail)
 //! - `api`       HTTP handlers, one file per resource; errors → status codes
@@ -23,9 +25,11 @@ pub mod db;
 pub mod imaging;
 pub mod jobs;
 pub mod keys;
+pub mod liveness;
 pub mod notify;
 pub mod queue;
 pub mod shutdown;
 pub mod startup;
 pub mod storage;
+pub mod systemd;
 pub mod telemetry;

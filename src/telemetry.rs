@@ -11,14 +11,19 @@ use crate::config::LogSettings;
 
 /// Jobs finished, by `outcome`: done, failed, skipped, retry, released.
 pub const JOBS_TOTAL: &str = "imaged_jobs_total";
+/// Jobs failed for good, by `reason`: unsupported, too_large, truncated,
+/// corrupt, encode, panic, missing, bad_key, gave_up (retries exhausted).
+pub const JOB_FAILURES_TOTAL: &str = "imaged_job_failures_total";
 /// Seconds per pipeline `stage`: receive (from send until a poller took the
 /// message), fetch, decode, resize, encode, put, persist, notify.
 pub const JOB_STAGE_SECONDS: &str = "imaged_job_stage_seconds";
 pub const JOBS_IN_FLIGHT: &str = "imaged_jobs_in_flight";
-/// Megapixels of the pixel budget held by running jobs.
-pub const PIXEL_BUDGET_USED: &str = "imaged_pixel_budget_used";
+/// Working memory held by running jobs, and the budget's size.
+pub const PIXEL_BUDGET_USED_BYTES: &str = "imaged_pixel_budget_used_bytes";
+pub const PIXEL_BUDGET_BYTES: &str = "imaged_pixel_budget_bytes";
 /// Queue messages by `result`: received, deleted, released, retried, invalid.
 pub const QUEUE_MESSAGES_TOTAL: &str = "imaged_queue_messages_total";
+/// By `route` pattern and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "imaged_http_requests_total";
 pub const HTTP_REQUEST_SECONDS: &str = "imaged_http_request_seconds";
 /// Poller restarts by the supervisor.
@@ -36,6 +41,51 @@ pub const BUILD_INFO: &str = "imaged_build_info";
 // Beside these, the process' own (`process_resident_memory_bytes`,
 // `process_cpu_seconds_total`, `process_open_fds`, ...), named as every
 // Prometheus client names them, from metrics-process.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// One metric family: its help text and its unit, which its name ends with
+/// (`_seconds`, `_bytes`; a counter's with `_total`).
+pub struct Family {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub unit: Unit,
+    pub help: &'static str,
+}
+
+const fn family(name: &'static str, kind: Kind, unit: Unit, help: &'static str) -> Family {
+    Family { name, kind, unit, help }
+}
+
+/// Every family imaged exports itself.
+pub const FAMILIES: &[Family] = &[
+    family(JOBS_TOTAL, Kind::Counter, Unit::Count, "Jobs finished, by outcome."),
+    family(JOB_FAILURES_TOTAL, Kind::Counter, Unit::Count, "Jobs failed for good, by reason."),
+    family(JOB_STAGE_SECONDS, Kind::Histogram, Unit::Seconds, "Time spent in each pipeline stage."),
+    family(JOBS_IN_FLIGHT, Kind::Gauge, Unit::Count, "Jobs received and not yet finished."),
+    family(
+        PIXEL_BUDGET_USED_BYTES,
+        Kind::Gauge,
+        Unit::Bytes,
+        "Working memory of the pixel budget held by running jobs.",
+    ),
+    family(PIXEL_BUDGET_BYTES, Kind::Gauge, Unit::Bytes, "Size of the pixel budget (processing.pixel_budget_mp)."),
+    family(QUEUE_MESSAGES_TOTAL, Kind::Counter, Unit::Count, "Queue messages, by what became of them."),
+    family(HTTP_REQUESTS_TOTAL, Kind::Counter, Unit::Count, "HTTP requests, by route pattern and status."),
+    family(HTTP_REQUEST_SECONDS, Kind::Histogram, Unit::Seconds, "HTTP request latency, by route pattern."),
+    family(POLLER_RESTARTS_TOTAL, Kind::Counter, Unit::Count, "Queue pollers restarted by the supervisor."),
+    family(QUEUE_DEPTH, Kind::Gauge, Unit::Count, "Messages waiting in the queue."),
+    family(QUEUE_IN_FLIGHT, Kind::Gauge, Unit::Count, "Messages received and not yet deleted or visible again."),
+    family(QUEUE_DEAD_LETTERS, Kind::Gauge, Unit::Count, "Messages in the dead-letter queue."),
+    family(QUEUE_OLDEST_AGE_SECONDS, Kind::Gauge, Unit::Seconds, "Age of the oldest message in the queue."),
+    family(QUEUE_UP, Kind::Gauge, Unit::Count, "1 when the queue's figures could be read at the last scrape, else 0."),
+    family(BUILD_INFO, Kind::Gauge, Unit::Count, "Always 1; the version label says which build this is."),
+];
 
 /// How long a scrape waits for the queue's figures.
 const QUEUE_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -73,21 +123,16 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 fn describe() {
-    describe_counter!(JOBS_TOTAL, "Jobs finished, by outcome.");
-    describe_histogram!(JOB_STAGE_SECONDS, Unit::Seconds, "Time spent in each pipeline stage.");
-    describe_gauge!(JOBS_IN_FLIGHT, "Jobs received and not yet finished.");
-    describe_gauge!(PIXEL_BUDGET_USED, "Megapixels of the pixel budget held by running jobs.");
-    describe_counter!(QUEUE_MESSAGES_TOTAL, "Queue messages, by what became of them.");
-    describe_counter!(HTTP_REQUESTS_TOTAL, "HTTP requests, by route pattern and status.");
-    describe_histogram!(HTTP_REQUEST_SECONDS, Unit::Seconds, "HTTP request latency, by route pattern.");
-    describe_counter!(POLLER_RESTARTS_TOTAL, "Queue pollers restarted by the supervisor.");
-    describe_gauge!(QUEUE_DEPTH, "Messages waiting in the queue.");
-    describe_gauge!(QUEUE_IN_FLIGHT, "Messages received and not yet deleted or visible again.");
-    describe_gauge!(QUEUE_DEAD_LETTERS, "Messages in the dead-letter queue.");
-    describe_gauge!(QUEUE_OLDEST_AGE_SECONDS, Unit::Seconds, "Age of the oldest message in the queue.");
-    describe_gauge!(QUEUE_UP, "1 when the queue's figures could be read at the last scrape, else 0.");
-    describe_gauge!(BUILD_INFO, "Always 1; the version label says which build this is.");
+    for f in FAMILIES {
+        match f.kind {
+            Kind::Counter => describe_counter!(f.name, f.unit, f.help),
+            Kind::Gauge => describe_gauge!(f.name, f.unit, f.help),
+            Kind::Histogram => describe_histogram!(f.name, f.unit, f.help),
+        }
+    }
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    // Exported from the start, so that `increase()` sees the first restart.
+    metrics::counter!(POLLER_RESTARTS_TOTAL).absolute(0);
     process().describe();
 }
 
@@ -126,7 +171,32 @@ async fn record_queue(queue: &dyn crate::queue::JobQueue) {
     }
 }
 
+/// Counts a job failed for good.
+pub fn job_failed(cause: &'static str) {
+    metrics::counter!(JOB_FAILURES_TOTAL, "reason" => cause).increment(1);
+}
+
 /// Records how long a stage took.
 pub fn stage(stage: &'static str, elapsed: std::time::Duration) {
     metrics::histogram!(JOB_STAGE_SECONDS, "stage" => stage).record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_says_its_unit() {
+        for f in FAMILIES {
+            let suffix = match (f.kind, f.unit) {
+                (Kind::Counter, _) => "_total",
+                (_, Unit::Seconds) => "_seconds",
+                (_, Unit::Bytes) => "_bytes",
+                (_, Unit::Count) => continue,
+                (_, unit) => panic!("{}: no naming rule for {unit:?}", f.name),
+            };
+            assert!(f.name.starts_with("imaged_") && f.name.ends_with(suffix), "{} should end with {suffix}", f.name);
+            assert!(f.help.ends_with('.'), "{}: help text", f.name);
+        }
+    }
 }

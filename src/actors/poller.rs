@@ -16,7 +16,15 @@ use tokio_util::{
     task::{TaskTracker, task_tracker::TaskTrackerToken},
 };
 
-use crate::{jobs::DeliveryHandler, telemetry};
+use crate::{
+    jobs::DeliveryHandler,
+    liveness::{State, Worker},
+    telemetry,
+};
+
+/// How much longer than its long poll a receive may take before the
+/// poller counts as wedged (the SDK's own retries and timeouts fit in it).
+pub const RECEIVE_GRACE: Duration = Duration::from_secs(10);
 
 /// What every poller shares: the job handler, the host's job slots, and the
 /// shutdown token and tracker that let shutdown wait for running jobs.
@@ -44,6 +52,7 @@ pub struct QueuePoller {
     id: usize,
     deps: PollerDeps,
     supervisor: Recipient<PollerStopped>,
+    worker: Arc<Worker>,
     started: Instant,
     failure: Option<String>,
     /// Keeps the tracker open while this poller may still start jobs.
@@ -51,9 +60,9 @@ pub struct QueuePoller {
 }
 
 impl QueuePoller {
-    pub fn new(id: usize, deps: PollerDeps, supervisor: Recipient<PollerStopped>) -> Self {
+    pub fn new(id: usize, deps: PollerDeps, supervisor: Recipient<PollerStopped>, worker: Arc<Worker>) -> Self {
         let alive = deps.tracker.token();
-        Self { id, deps, supervisor, started: Instant::now(), failure: None, _alive: alive }
+        Self { id, deps, supervisor, worker, started: Instant::now(), failure: None, _alive: alive }
     }
 }
 
@@ -61,7 +70,7 @@ impl Actor for QueuePoller {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let work = AssertUnwindSafe(poll(self.deps.clone())).catch_unwind();
+        let work = AssertUnwindSafe(poll(self.deps.clone(), self.worker.clone())).catch_unwind();
         ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
             act.failure = match result {
                 Ok(Ok(())) => None,
@@ -79,21 +88,29 @@ impl Actor for QueuePoller {
 }
 
 /// Runs until shutdown (Ok) or until the queue fails (Err, and the
-/// supervisor restarts this poller after a backoff).
-async fn poll(deps: PollerDeps) -> anyhow::Result<()> {
+/// supervisor restarts this poller after a backoff). Waiting for a free
+/// slot is idle (the jobs' own progress is watched); a receive must return
+/// within its long poll and [`RECEIVE_GRACE`].
+async fn poll(deps: PollerDeps, worker: Arc<Worker>) -> anyhow::Result<()> {
+    let stopped = || {
+        worker.set(State::Stopped, None);
+        Ok(())
+    };
     loop {
+        worker.set(State::Idle, None);
         let mut slots = tokio::select! {
             biased;
-            _ = deps.shutdown.cancelled() => return Ok(()),
+            _ = deps.shutdown.cancelled() => return stopped(),
             slot = deps.slots.clone().acquire_owned() => vec![slot?],
         };
         while slots.len() < deps.batch_size {
             let Ok(slot) = deps.slots.clone().try_acquire_owned() else { break };
             slots.push(slot);
         }
+        worker.set(State::Busy, Some(deps.wait + RECEIVE_GRACE));
         let deliveries = tokio::select! {
             biased;
-            _ = deps.shutdown.cancelled() => return Ok(()),
+            _ = deps.shutdown.cancelled() => return stopped(),
             received = deps.handler.queue.receive(slots.len(), deps.wait) => received?,
         };
         if deliveries.is_empty() {

@@ -2,12 +2,15 @@
 //! restarts at once; this one restarts a failed poller after an
 //! exponential backoff, so a queue outage is not a busy loop.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use actix::prelude::*;
 
-use super::poller::{PollerDeps, PollerStopped, QueuePoller};
-use crate::telemetry::POLLER_RESTARTS_TOTAL;
+use super::poller::{PollerDeps, PollerStopped, QueuePoller, RECEIVE_GRACE};
+use crate::{
+    liveness::{Liveness, State, Worker},
+    telemetry::POLLER_RESTARTS_TOTAL,
+};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// A poller that ran this long before failing starts its backoff afresh.
@@ -17,16 +20,20 @@ pub struct Supervisor {
     deps: PollerDeps,
     /// Consecutive failures of each poller.
     failures: Vec<u32>,
+    /// What each poller is doing, kept across its restarts.
+    workers: Vec<Arc<Worker>>,
 }
 
 impl Supervisor {
-    pub fn new(deps: PollerDeps, pollers: usize) -> Self {
-        Self { deps, failures: vec![0; pollers] }
+    pub fn new(deps: PollerDeps, pollers: usize, liveness: &Liveness) -> Self {
+        let workers = (0..pollers).map(|id| liveness.worker(format!("queue poller {id}"))).collect();
+        Self { deps, failures: vec![0; pollers], workers }
     }
 
     fn start_poller(&self, id: usize, ctx: &mut Context<Self>) {
         if !self.deps.shutdown.is_cancelled() {
-            QueuePoller::new(id, self.deps.clone(), ctx.address().recipient()).start();
+            let worker = self.workers[id].clone();
+            QueuePoller::new(id, self.deps.clone(), ctx.address().recipient(), worker).start();
         }
     }
 }
@@ -52,6 +59,7 @@ impl Handler<PollerStopped> for Supervisor {
         *failures = if msg.ran_for >= HEALTHY_RUN { 1 } else { *failures + 1 };
         let delay = (Duration::from_millis(500) * 2u32.pow((*failures - 1).min(8))).min(MAX_BACKOFF);
         tracing::error!(poller = msg.id, failure, ?delay, "queue poller failed; restarting");
+        self.workers[msg.id].set(State::BackingOff, Some(delay + RECEIVE_GRACE));
         metrics::counter!(POLLER_RESTARTS_TOTAL).increment(1);
         ctx.run_later(delay, move |act, ctx| act.start_poller(msg.id, ctx));
     }
@@ -121,7 +129,8 @@ mod tests {
         let mut backends = Backends::build(&settings).await.unwrap();
         let queue = Arc::new(Outage { failures: 3, calls: AtomicU32::new(0), times: Default::default() });
         backends.queue = queue.clone();
-        let handler = job_handler(&settings, &backends).unwrap();
+        let liveness = Liveness::default();
+        let handler = job_handler(&settings, &backends, &liveness).unwrap();
         let shutdown = CancellationToken::new();
         let deps = PollerDeps {
             handler: Arc::new(handler),
@@ -131,7 +140,7 @@ mod tests {
             shutdown: shutdown.clone(),
             tracker: TaskTracker::new(),
         };
-        Supervisor::new(deps, 1).start();
+        Supervisor::new(deps, 1, &liveness).start();
 
         let deadline = Instant::now() + Duration::from_secs(20);
         while queue.calls.load(Ordering::SeqCst) < 6 {

@@ -152,12 +152,14 @@ pub struct ProcessingSettings {
     pub quality: u8,
     /// CPU threads for decoding and resizing; 0 → one per core.
     pub workers: usize,
-    /// Decoded megapixels that may be in memory at once.
+    /// Working memory of running jobs, in megapixels of 4 bytes.
     pub pixel_budget_mp: u32,
     pub max_pixels: u64,
     pub max_upload_bytes: usize,
     /// How long running jobs may take to finish on shutdown.
     pub shutdown_grace_secs: u64,
+    /// While jobs run, one must finish this often, or the watchdog stops.
+    pub stall_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -29,6 +29,9 @@ impl Settings {
         if p.max_upload_bytes == 0 {
             return invalid("processing.max_upload_bytes", "must be at least 1");
         }
+        if p.stall_secs == 0 {
+            return invalid("processing.stall_secs", "must be at least 1");
+        }
         self.validate_queue()?;
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return invalid("log.format", "expected \"text\" or \"json\"");

@@ -3,9 +3,14 @@
 //! would abort the process, so each task is wrapped in `catch_unwind` and
 //! its result (or the panic) comes back over a oneshot channel.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    sync::Arc,
+};
 
 use tokio::sync::oneshot;
+
+use crate::liveness::Worker;
 
 #[derive(Debug, thiserror::Error)]
 #[error("image worker panicked: {0}")]
@@ -13,14 +18,16 @@ pub struct PanicError(pub String);
 
 pub struct CpuPool {
     pool: rayon::ThreadPool,
+    /// Counts the tasks, so that a wedged pool stops the watchdog.
+    progress: Arc<Worker>,
 }
 
 impl CpuPool {
     /// `threads` = 0 → one per core.
-    pub fn new(threads: usize) -> anyhow::Result<Self> {
+    pub fn new(threads: usize, progress: Arc<Worker>) -> anyhow::Result<Self> {
         let pool =
             rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("imaged-cpu-{i}")).build()?;
-        Ok(Self { pool })
+        Ok(Self { pool, progress })
     }
 
     pub fn threads(&self) -> usize {
@@ -33,7 +40,9 @@ impl CpuPool {
         F: FnOnce() -> T + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let running = self.progress.begin();
         self.pool.spawn(move || {
+            let _running = running;
             let result = catch_unwind(AssertUnwindSafe(task)).map_err(|panic| {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -54,10 +63,12 @@ mod tests {
 
     #[tokio::test]
     async fn returns_results_and_turns_panics_into_errors() {
-        let pool = CpuPool::new(1).unwrap();
+        let liveness = crate::liveness::Liveness::default();
+        let pool = CpuPool::new(1, liveness.counter("pool", std::time::Duration::from_secs(60))).unwrap();
         assert_eq!(pool.run(|| 2 + 2).await.unwrap(), 4);
         let err = pool.run(|| -> u32 { panic!("boom") }).await.unwrap_err();
         assert!(err.0.contains("boom"));
         assert_eq!(pool.run(|| 1).await.unwrap(), 1, "the pool survives a panic");
+        assert_eq!(pool.progress.finished(), 3, "a panicked task counts as finished");
     }
 }

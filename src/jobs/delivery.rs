@@ -7,8 +7,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Job, JobError, Pipeline, message};
 use crate::{
+    liveness::Worker,
     queue::{Delivery, JobQueue, QueueError},
-    telemetry::{JOBS_IN_FLIGHT, JOBS_TOTAL, QUEUE_MESSAGES_TOTAL},
+    telemetry::{self, JOBS_IN_FLIGHT, JOBS_TOTAL, QUEUE_MESSAGES_TOTAL},
 };
 
 /// The longest a failing message waits before it is tried again.
@@ -27,6 +28,8 @@ pub struct DeliveryHandler {
     pub pipeline: Arc<Pipeline>,
     pub visibility: Duration,
     pub max_receives: u32,
+    /// Counts the deliveries being handled, so that wedged jobs stop the watchdog.
+    pub progress: Arc<Worker>,
 }
 
 fn count_message(result: &'static str) {
@@ -35,6 +38,7 @@ fn count_message(result: &'static str) {
 
 impl DeliveryHandler {
     pub async fn handle(&self, delivery: Delivery, shutdown: CancellationToken) {
+        let _running = self.progress.begin();
         metrics::gauge!(JOBS_IN_FLIGHT).increment(1.0);
         self.handle_inner(&delivery, &shutdown).await;
         metrics::gauge!(JOBS_IN_FLIGHT).decrement(1.0);
@@ -72,8 +76,9 @@ impl DeliveryHandler {
         for job in jobs {
             let outcome = match self.pipeline.run(job, shutdown).await {
                 Ok(outcome) => outcome.label(),
-                Err(JobError::Abort(reason)) => {
-                    tracing::warn!(key = %job.object_key, reason, "job aborted");
+                Err(JobError::Abort { cause, reason }) => {
+                    tracing::warn!(key = %job.object_key, cause, reason, "job aborted");
+                    telemetry::job_failed(cause);
                     "failed"
                 }
                 Err(JobError::Released) => {
@@ -85,7 +90,7 @@ impl DeliveryHandler {
                     tracing::warn!(key = %job.object_key, error = %err, attempt = delivery.receive_count, "job will be retried");
                     if delivery.receive_count >= self.max_receives {
                         let reason = format!("gave up after {} attempts: {err:#}", delivery.receive_count);
-                        if let Err(err) = self.pipeline.fail(job, &reason).await {
+                        if let Err(err) = self.pipeline.fail(job, "gave_up", &reason).await {
                             tracing::error!(error = %err, "could not record the failure");
                         }
                     }
@@ -213,7 +218,7 @@ mod tests {
         let id = backends.meta.insert_image(&image, None).await.unwrap();
         backends.queue.send(&upload_body(&image.into_row(id), "http://h/api/image/file/1")).await.unwrap();
         backends.blobs = Arc::new(Slow { inner: backends.blobs.clone(), delay: read_delay });
-        (job_handler(&settings, &backends).unwrap(), backends, id)
+        (job_handler(&settings, &backends, &Default::default()).unwrap(), backends, id)
     }
 
     #[tokio::test]

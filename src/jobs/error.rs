@@ -15,8 +15,9 @@ pub enum JobError {
     #[error("transient: {0:#}")]
     Retry(anyhow::Error),
     /// Permanent (corrupt, unsupported, too large): mark failed, stop.
-    #[error("{0}")]
-    Abort(String),
+    /// `cause` is one word for the metrics, `reason` the sentence users read.
+    #[error("{reason}")]
+    Abort { cause: &'static str, reason: String },
     /// Shutting down before the job started: hand the message back.
     #[error("released unstarted on shutdown")]
     Released,
@@ -26,7 +27,8 @@ impl From<StoreError> for JobError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable { .. } => Self::Retry(err.into()),
-            StoreError::NotFound(_) | StoreError::BadKey(_) => Self::Abort(err.to_string()),
+            StoreError::NotFound(_) => Self::abort("missing", err),
+            StoreError::BadKey(_) => Self::abort("bad_key", err),
         }
     }
 }
@@ -51,12 +53,25 @@ impl From<NotifyError> for JobError {
 
 impl From<ImagingError> for JobError {
     fn from(err: ImagingError) -> Self {
-        Self::Abort(err.to_string())
+        let cause = match err {
+            ImagingError::Unsupported => "unsupported",
+            ImagingError::TooLarge { .. } => "too_large",
+            ImagingError::Truncated => "truncated",
+            ImagingError::Corrupt(_) => "corrupt",
+            ImagingError::Encode(_) => "encode",
+        };
+        Self::abort(cause, err)
     }
 }
 
 impl From<PanicError> for JobError {
     fn from(err: PanicError) -> Self {
-        Self::Abort(err.to_string())
+        Self::abort("panic", err)
+    }
+}
+
+impl JobError {
+    fn abort(cause: &'static str, err: impl std::fmt::Display) -> Self {
+        Self::Abort { cause, reason: err.to_string() }
     }
 }

@@ -16,7 +16,7 @@ use crate::{
     keys::variant_key,
     notify::Notifier,
     storage::{BlobStore, StoreError},
-    telemetry::{self, PIXEL_BUDGET_USED},
+    telemetry::{self, PIXEL_BUDGET_BYTES, PIXEL_BUDGET_USED_BYTES},
 };
 
 /// What to make of each image.
@@ -65,8 +65,13 @@ struct Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        metrics::gauge!(PIXEL_BUDGET_USED).decrement(f64::from(self.mp));
+        metrics::gauge!(PIXEL_BUDGET_USED_BYTES).decrement(budget_bytes(self.mp));
     }
+}
+
+/// The pixel budget counts megapixels of 4 bytes.
+fn budget_bytes(mp: u32) -> f64 {
+    f64::from(mp) * 4e6
 }
 
 impl Pipeline {
@@ -79,6 +84,7 @@ impl Pipeline {
         budget_mp: u32,
     ) -> Self {
         let budget = Arc::new(Semaphore::new(budget_mp as usize));
+        metrics::gauge!(PIXEL_BUDGET_BYTES).set(budget_bytes(budget_mp));
         Self { blobs, meta, notifier, cpu, spec: Arc::new(spec), budget, budget_mp }
     }
 
@@ -93,13 +99,15 @@ impl Pipeline {
         {
             self.notify(notice).await?;
         }
+        tracing::info!(outcome = outcome.label(), "job finished");
         Ok(outcome)
     }
 
     /// Records a permanent failure for the job's image and says so in the
     /// notice. Also used when a transient error outlasts the retries.
-    pub async fn fail(&self, job: &Job, reason: &str) -> Result<(), JobError> {
-        tracing::warn!(key = %job.object_key, reason, "job failed");
+    pub async fn fail(&self, job: &Job, cause: &'static str, reason: &str) -> Result<(), JobError> {
+        tracing::warn!(key = %job.object_key, cause, reason, "job failed");
+        telemetry::job_failed(cause);
         if let Some(image) = self.meta.image_by_key(&job.object_key).await? {
             let state = JobState { status: JobStatus::Failed, error: Some(reason.to_owned()), content_type: None };
             self.meta.set_job(image.id, &state).await?;
@@ -115,8 +123,8 @@ impl Pipeline {
             return Ok(Outcome::Skipped);
         };
         match self.make_variants(image_id, &job.object_key, shutdown).await {
-            Err(JobError::Abort(reason)) => {
-                self.fail(job, &reason).await?;
+            Err(JobError::Abort { cause, reason }) => {
+                self.fail(job, cause, &reason).await?;
                 Ok(Outcome::Failed)
             }
             other => other,
@@ -194,7 +202,7 @@ impl Pipeline {
             permit = self.budget.clone().acquire_many_owned(mp) => permit,
         };
         let permit = permit.map_err(|_| JobError::Released)?;
-        metrics::gauge!(PIXEL_BUDGET_USED).increment(f64::from(mp));
+        metrics::gauge!(PIXEL_BUDGET_USED_BYTES).increment(budget_bytes(mp));
         Ok(Admission { _permit: permit, mp })
     }
 

@@ -6,6 +6,7 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix::Actor;
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
+use sd_notify::NotifyState;
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -20,8 +21,10 @@ use crate::{
     config::Settings,
     imaging::CpuPool,
     jobs::{DeliveryHandler, Pipeline, Spec},
+    liveness::{Liveness, Worker},
     queue::JobQueue,
-    shutdown, telemetry,
+    systemd::Systemd,
+    telemetry,
 };
 
 pub struct Application {
@@ -32,6 +35,10 @@ pub struct Application {
     shutdown: CancellationToken,
     jobs: TaskTracker,
     grace: Duration,
+    liveness: Liveness,
+    /// Counts the deliveries in hand: the status line's "jobs finished".
+    progress: Arc<Worker>,
+    systemd: Systemd,
     pub backends: Backends,
 }
 
@@ -40,6 +47,12 @@ impl Application {
     /// `System`. Binding port 0 picks a free port (see [`Application::port`]).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let backends = Backends::build(&settings).await?;
+        Self::with_backends(settings, backends).await
+    }
+
+    /// As [`Application::build`], on backends already built (a test may
+    /// wrap one to inject faults).
+    pub async fn with_backends(settings: Settings, backends: Backends) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
         let jobs = TaskTracker::new();
         let listener = TcpListener::bind(settings.http_addr())?;
@@ -68,7 +81,8 @@ impl Application {
             }
             None => (None, None),
         };
-        start_pollers(&settings, &backends, &shutdown, &jobs)?;
+        let liveness = Liveness::default();
+        let progress = start_pollers(&settings, &backends, &shutdown, &jobs, &liveness)?;
         tracing::info!(port, ?metrics_port, data_dir = %settings.data_dir.display(), "imaged ready");
         Ok(Self {
             port,
@@ -78,8 +92,16 @@ impl Application {
             shutdown,
             jobs,
             grace: Duration::from_secs(settings.processing.shutdown_grace_secs),
+            liveness,
+            progress,
+            systemd: Systemd::from_env(),
             backends,
         })
+    }
+
+    /// Notifies this stand-in for systemd instead of `NOTIFY_SOCKET`'s.
+    pub fn with_systemd(self, systemd: Systemd) -> Self {
+        Self { systemd, ..self }
     }
 
     pub fn port(&self) -> u16 {
@@ -104,13 +126,16 @@ impl Application {
         if let Some(metrics) = self.metrics_server {
             tokio::spawn(metrics);
         }
-        shutdown::notify_ready();
-        shutdown::spawn_watchdog(self.shutdown.clone());
+        self.systemd.notify(&[NotifyState::Ready]);
+        let monitor = CancellationToken::new();
+        let queue = self.backends.queue.clone();
+        self.systemd.clone().spawn_monitor(self.liveness, self.progress.clone(), queue, monitor.clone());
         let early = tokio::select! {
             _ = self.shutdown.cancelled() => None,
             result = &mut server => Some(result),
         };
-        shutdown::notify_stopping();
+        let draining = format!("draining: {} jobs running", self.progress.running());
+        self.systemd.notify(&[NotifyState::Stopping, NotifyState::Status(&draining)]);
         self.shutdown.cancel();
         self.jobs.close();
         if tokio::time::timeout(self.grace, self.jobs.wait()).await.is_err() {
@@ -122,6 +147,7 @@ impl Application {
         for handle in handles {
             handle.stop(true).await;
         }
+        monitor.cancel();
         match early {
             Some(result) => Ok(result??),
             None => Ok(()),
@@ -129,13 +155,16 @@ impl Application {
     }
 }
 
+/// Starts the pollers; returns the counter of the deliveries they hand out.
 fn start_pollers(
     settings: &Settings,
     backends: &Backends,
     shutdown: &CancellationToken,
     jobs: &TaskTracker,
-) -> anyhow::Result<()> {
-    let handler = job_handler(settings, backends)?;
+    liveness: &Liveness,
+) -> anyhow::Result<Arc<Worker>> {
+    let handler = job_handler(settings, backends, liveness)?;
+    let progress = handler.progress.clone();
     // Two jobs per core keep the CPU busy while others wait on I/O.
     let slots = Arc::new(Semaphore::new(handler.pipeline.cpu.threads() * 2));
     let deps = PollerDeps {
@@ -147,21 +176,23 @@ fn start_pollers(
         tracker: jobs.clone(),
     };
     if settings.queue.pollers > 0 {
-        Supervisor::new(deps, settings.queue.pollers).start();
+        Supervisor::new(deps, settings.queue.pollers, liveness).start();
     }
-    Ok(())
+    Ok(progress)
 }
 
 /// The job handler over these backends: the pipeline, its CPU pool and
 /// pixel budget, and the queue settings it retries and heartbeats with.
-pub fn job_handler(settings: &Settings, backends: &Backends) -> anyhow::Result<DeliveryHandler> {
+/// The jobs and the pool report their progress to `liveness`.
+pub fn job_handler(settings: &Settings, backends: &Backends, liveness: &Liveness) -> anyhow::Result<DeliveryHandler> {
     let p = &settings.processing;
+    let stall = Duration::from_secs(p.stall_secs);
     let spec = Spec { sizes: p.sizes.clone(), quality: p.quality, max_pixels: p.max_pixels };
     let pipeline = Pipeline::new(
         backends.blobs.clone(),
         backends.meta.clone(),
         backends.notifier.clone(),
-        Arc::new(CpuPool::new(p.workers)?),
+        Arc::new(CpuPool::new(p.workers, liveness.counter("CPU pool", stall))?),
         spec,
         p.pixel_budget_mp,
     );
@@ -170,6 +201,7 @@ pub fn job_handler(settings: &Settings, backends: &Backends) -> anyhow::Result<D
         pipeline: Arc::new(pipeline),
         visibility: Duration::from_secs(settings.queue.visibility_timeout_secs),
         max_receives: backends.queue.max_receives(),
+        progress: liveness.counter("jobs", stall),
     })
 }
 
