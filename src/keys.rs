@@ -2,12 +2,37 @@
 //! variant keys are derived from the source key, so a redelivered job
 //! rewrites the same objects instead of adding new ones.
 
-/// The key of a new upload. The client's name keeps only its last path
-/// segment, so it can never add folders to the key.
+/// The longest client file name a key keeps, in bytes: with the UUID in
+/// front, a key's last segment stays well within the 255 bytes a file
+/// system allows for a name (and the variants' folder is named after it).
+const MAX_NAME_BYTES: usize = 200;
+/// An extension longer than this is not one, and is cut like the rest.
+const MAX_EXTENSION_BYTES: usize = 16;
+
+/// The key of a new upload, from any name a client sends: only its last
+/// path segment (it can never add folders), without control characters,
+/// cut to [`MAX_NAME_BYTES`] on a character boundary, extension kept.
 pub fn original_key(filename: &str) -> String {
-    let name = filename.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    let name = filename.rsplit(['/', '\\']).next().unwrap_or_default();
+    let name: String = name.chars().filter(|c| !c.is_control()).collect();
+    let name = name.trim();
     let name = if name.is_empty() || name == "." || name == ".." { "upload" } else { name };
-    format!("images/{}-{name}", uuid::Uuid::new_v4())
+    format!("images/{}-{}", uuid::Uuid::new_v4(), capped(name))
+}
+
+fn capped(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() <= MAX_NAME_BYTES {
+        return name.into();
+    }
+    let (stem, extension) = match name.rfind('.') {
+        Some(dot) if dot > 0 && name.len() - dot <= MAX_EXTENSION_BYTES => name.split_at(dot),
+        _ => (name, ""),
+    };
+    let mut end = MAX_NAME_BYTES - extension.len();
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{extension}", &stem[..end]).into()
 }
 
 /// Where variants live; never a source of jobs.
@@ -35,6 +60,18 @@ mod tests {
         assert!(name.ends_with("-cat photo.jpg"), "{key}");
         assert_eq!(name.len(), 36 + "-cat photo.jpg".len());
         assert!(original_key("").ends_with("-upload"));
+    }
+
+    #[test]
+    fn any_name_gives_a_short_clean_key_with_its_extension() {
+        let long = format!("{}.jpg", "я".repeat(120));
+        let key = original_key(&long);
+        let name = key.strip_prefix("images/").unwrap();
+        assert!(name.len() <= 37 + MAX_NAME_BYTES && name.ends_with("я.jpg"), "{key}");
+        assert!(original_key(&"x".repeat(300)).len() <= "images/".len() + 37 + MAX_NAME_BYTES);
+        let odd = original_key("a\u{0}b\nc\u{7f}\u{1b}[31m.png");
+        assert!(odd.ends_with("-abc[31m.png"), "{odd}");
+        assert!(original_key("\n\t").ends_with("-upload"));
     }
 
     #[test]

@@ -2,10 +2,17 @@
 //! JSON strings for its resource errors, problem+json for malformed
 //! requests, and the raw text `Image is not found!` on the file route.
 
-use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::{
+        StatusCode,
+        header::{HeaderValue, RETRY_AFTER},
+    },
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::request_id;
 use crate::{db::DbError, notify::NotifyError, queue::QueueError, storage::StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,10 +39,14 @@ pub enum ApiError {
     SubscriptionNotFound,
     #[error("Subscription is still pending!")]
     SubscriptionPending,
-    /// A backend could not be reached; the client may try again.
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
+    /// A backend could not be reached; the client may try again. What
+    /// went wrong is in the log, under the request id the body gives.
+    #[error("a backend is unavailable; try again later")]
+    Unavailable,
 }
+
+/// How long a client is asked to wait after a 503.
+const RETRY_AFTER_SECS: &str = "5";
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -46,7 +57,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SubscriptionPending => StatusCode::PRECONDITION_FAILED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -55,11 +66,18 @@ impl ResponseError for ApiError {
         let detail = self.to_string();
         match self {
             Self::FileNotFound => HttpResponse::build(status).content_type("image/*").body(detail),
-            Self::BadRequest(_)
-            | Self::NoRoute
-            | Self::UnsupportedMedia(_)
-            | Self::TooLarge(_)
-            | Self::Unavailable(_) => problem(status, &detail),
+            Self::Unavailable => {
+                let detail = match request_id::current() {
+                    Some(id) => format!("{detail} (request {id})"),
+                    None => detail,
+                };
+                let mut response = problem(status, &detail);
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+                response
+            }
+            Self::BadRequest(_) | Self::NoRoute | Self::UnsupportedMedia(_) | Self::TooLarge(_) => {
+                problem(status, &detail)
+            }
             _ => HttpResponse::build(status).json(detail),
         }
     }
@@ -87,7 +105,7 @@ pub fn problem(status: StatusCode, detail: &str) -> HttpResponse {
 
 fn unavailable(err: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %err, "backend error");
-    ApiError::Unavailable(err.to_string())
+    ApiError::Unavailable
 }
 
 impl From<DbError> for ApiError {

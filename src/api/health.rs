@@ -17,19 +17,27 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Every backend answers.
+/// Every backend answers, and imaged is not draining. A load balancer
+/// stops sending requests on 503; what failed is named, and why is logged.
 #[utoipa::path(get, path = "/readyz", tag = "health", servers((url = "/")),
-    responses((status = 200, description = "ready"), (status = 503, description = "a backend is unreachable")))]
+    responses((status = 200, description = "ready"),
+        (status = 503, description = "draining for shutdown, or a backend is unreachable")))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let mut failures = BTreeMap::new();
+    if state.draining.is_cancelled() {
+        return HttpResponse::ServiceUnavailable().json(json!({ "status": "draining" }));
+    }
+    let mut failures = Vec::new();
     if let Err(err) = state.meta.check().await {
-        failures.insert("database", err.to_string());
+        tracing::warn!(error = %err, "readiness: the database does not answer");
+        failures.push("database");
     }
     if let Err(err) = state.blobs.check().await {
-        failures.insert("storage", err.to_string());
+        tracing::warn!(error = %err, "readiness: the blob store does not answer");
+        failures.push("storage");
     }
     if let Err(err) = state.queue.stats().await {
-        failures.insert("queue", err.to_string());
+        tracing::warn!(error = %err, "readiness: the queue does not answer");
+        failures.push("queue");
     }
     if failures.is_empty() {
         HttpResponse::Ok().json(json!({ "status": "ready" }))

@@ -15,6 +15,7 @@ mod upload;
 use std::sync::Arc;
 
 use actix_web::web;
+use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;
@@ -30,12 +31,14 @@ pub struct AppState {
     /// Base of download links, decided at start (never from a request).
     pub public_base: String,
     pub max_upload_bytes: usize,
+    /// Cancelled when shutdown begins: `/readyz` then answers 503.
+    pub draining: CancellationToken,
 }
 
 impl AppState {
-    pub fn new(backends: &Backends, public_base: String, max_upload_bytes: usize) -> Self {
+    pub fn new(backends: &Backends, public_base: String, max_upload_bytes: usize, draining: CancellationToken) -> Self {
         let Backends { meta, blobs, queue, notifier } = backends.clone();
-        Self { meta, blobs, queue, notifier, public_base, max_upload_bytes }
+        Self { meta, blobs, queue, notifier, public_base, max_upload_bytes, draining }
     }
 }
 

@@ -14,6 +14,16 @@ use tracing::Instrument;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+tokio::task_local! {
+    static CURRENT: String;
+}
+
+/// The id of the request being answered, for error bodies that point to
+/// the log instead of telling internals.
+pub fn current() -> Option<String> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
 pub async fn assign(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -21,7 +31,7 @@ pub async fn assign(
     let given = req.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|id| plain(id));
     let id = given.map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
-    let mut response = next.call(req).instrument(span.clone()).await?;
+    let mut response = CURRENT.scope(id.clone(), next.call(req).instrument(span.clone())).await?;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "answered"));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);

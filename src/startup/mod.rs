@@ -5,7 +5,13 @@
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix::Actor;
-use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{
+    App, HttpResponse, HttpServer,
+    dev::Server,
+    http::header::X_CONTENT_TYPE_OPTIONS,
+    middleware::{DefaultHeaders, from_fn},
+    web,
+};
 use sd_notify::NotifyState;
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -26,6 +32,11 @@ use crate::{
     systemd::Systemd,
     telemetry,
 };
+
+/// How long requests still in flight get once the drain is over; the
+/// API and metrics servers stop together. With the jobs' grace this stays
+/// within the unit's `TimeoutStopSec`.
+const HTTP_STOP: Duration = Duration::from_secs(5);
 
 pub struct Application {
     port: u16,
@@ -60,15 +71,24 @@ impl Application {
         let port = local.port();
         let public_base = public_base(&settings.http.public_url, local).await;
         tracing::info!(public_base, "download links");
-        let state = web::Data::new(AppState::new(&backends, public_base, settings.processing.max_upload_bytes));
+        let state = web::Data::new(AppState::new(
+            &backends,
+            public_base,
+            settings.processing.max_upload_bytes,
+            shutdown.clone(),
+        ));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                // Nothing served is to be sniffed into another type (an
+                // uploaded "image" rendered as HTML).
+                .wrap(DefaultHeaders::new().add((X_CONTENT_TYPE_OPTIONS, "nosniff")))
                 .wrap(from_fn(api::metrics_middleware))
                 .wrap(from_fn(api::request_id_middleware))
                 .configure(api::configure)
         })
         .disable_signals()
+        .shutdown_timeout(HTTP_STOP.as_secs())
         .listen(listener)?;
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
@@ -117,9 +137,10 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Serves until the token is cancelled, then: pollers stop receiving,
-    /// jobs not yet admitted hand their messages back, running jobs get
-    /// `shutdown_grace_secs` to finish, and last the HTTP servers stop.
+    /// Serves until the token is cancelled, then: `/readyz` answers 503,
+    /// pollers stop receiving, jobs not yet admitted hand their messages
+    /// back, running jobs get `shutdown_grace_secs` to finish, and last the
+    /// HTTP servers stop, together, giving open requests [`HTTP_STOP`].
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handles: Vec<_> = std::iter::once(&self.server).chain(&self.metrics_server).map(Server::handle).collect();
         let mut server = tokio::spawn(self.server);
@@ -144,9 +165,7 @@ impl Application {
                 "grace period over; unfinished messages reappear after their visibility timeout"
             );
         }
-        for handle in handles {
-            handle.stop(true).await;
-        }
+        futures_util::future::join_all(handles.iter().map(|handle| handle.stop(true))).await;
         monitor.cancel();
         match early {
             Some(result) => Ok(result??),
@@ -247,6 +266,7 @@ fn metrics_server(addr: std::net::SocketAddr, queue: Arc<dyn JobQueue>) -> anyho
     })
     .workers(1)
     .disable_signals()
+    .shutdown_timeout(HTTP_STOP.as_secs())
     .listen(listener)?
     .run();
     Ok((server, port))

@@ -25,7 +25,9 @@ impl FsStore {
 
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
         let rel = Path::new(key);
-        let safe = !key.is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
+        let safe = !key.is_empty()
+            && !key.chars().any(char::is_control)
+            && rel.components().all(|c| matches!(c, Component::Normal(n) if n.len() <= 255));
         if safe { Ok(self.root.join(rel)) } else { Err(StoreError::BadKey(key.to_owned())) }
     }
 }
@@ -33,6 +35,8 @@ impl FsStore {
 fn io_error(key: &str, err: std::io::Error) -> StoreError {
     match err.kind() {
         ErrorKind::NotFound => StoreError::NotFound(key.to_owned()),
+        // No retry makes a name valid.
+        ErrorKind::InvalidFilename | ErrorKind::InvalidInput => StoreError::BadKey(key.to_owned()),
         _ => StoreError::Unavailable { key: key.to_owned(), source: err.into() },
     }
 }
@@ -138,6 +142,13 @@ mod tests {
         let store = FsStore::open(dir.path().join("blobs")).await.unwrap();
         for key in ["../x", "/etc/passwd", "images/../../x", ""] {
             assert!(matches!(store.get(key).await, Err(StoreError::BadKey(_))), "{key}");
+        }
+        // Names no file system takes are bad keys, not an outage to retry.
+        let long = format!("images/{}.jpg", "я".repeat(130));
+        for key in ["images/a\nb.jpg", "images/\u{1b}[0m.jpg", long.as_str()] {
+            assert!(matches!(store.get(key).await, Err(StoreError::BadKey(_))), "{key}");
+            let put = store.put(key, Bytes::from_static(b"x"), "image/jpeg").await;
+            assert!(matches!(put, Err(StoreError::BadKey(_))), "{key}");
         }
     }
 }

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod faults;
 
 use std::{path::Path, time::Duration};
 
@@ -62,7 +63,13 @@ pub async fn api_only(dir: &Path) -> Settings {
 }
 
 pub async fn spawn(settings: Settings) -> TestApp {
-    let app = Application::build(settings).await.expect("app builds");
+    let backends = imaged::startup::Backends::build(&settings).await.expect("backends build");
+    spawn_on(settings, backends).await
+}
+
+/// As [`spawn`], on backends a test has wrapped (see [`faults`]).
+pub async fn spawn_on(settings: Settings, backends: imaged::startup::Backends) -> TestApp {
+    let app = Application::with_backends(settings, backends).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = format!("http://127.0.0.1:{}", app.metrics_port().unwrap_or_default());
     let backends = app.backends.clone();
@@ -79,6 +86,11 @@ pub async fn spawn(settings: Settings) -> TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Starts the graceful stop (as SIGTERM does) without waiting for it.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
     }
 
     /// Stops the app gracefully and waits until it has.

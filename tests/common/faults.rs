@@ -1,0 +1,85 @@
+//! A fault-injection seam: a blob store that fails, or holds its reads,
+//! on demand, around a real one.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use imaged::storage::{BlobMeta, BlobReader, BlobStore, StoreError};
+use tokio::sync::Semaphore;
+
+/// What a failing store says: the kind of internals no client may see.
+pub const INTERNAL: &str = "open /var/lib/imaged/secret-dir/x: Permission denied (os error 13)";
+
+pub struct FaultyStore {
+    inner: Arc<dyn BlobStore>,
+    failing: AtomicBool,
+    holding: AtomicBool,
+    gate: Semaphore,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn BlobStore>) -> Arc<Self> {
+        Arc::new(Self { inner, failing: false.into(), holding: false.into(), gate: Semaphore::new(0) })
+    }
+
+    /// Every call fails (or works again), as in an outage.
+    pub fn fail(&self, on: bool) {
+        self.failing.store(on, Ordering::SeqCst);
+    }
+
+    /// Reads wait until [`FaultyStore::release`].
+    pub fn hold_reads(&self) {
+        self.holding.store(true, Ordering::SeqCst);
+    }
+
+    pub fn release(&self) {
+        self.holding.store(false, Ordering::SeqCst);
+        self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    }
+
+    fn fault(&self, key: &str) -> Result<(), StoreError> {
+        match self.failing.load(Ordering::SeqCst) {
+            true => Err(StoreError::Unavailable { key: key.to_owned(), source: anyhow::anyhow!(INTERNAL) }),
+            false => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl BlobStore for FaultyStore {
+    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
+        self.fault(key)?;
+        self.inner.put(key, bytes, content_type).await
+    }
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        if self.holding.load(Ordering::SeqCst) {
+            let _ = self.gate.acquire().await;
+        }
+        self.fault(key)?;
+        self.inner.get(key).await
+    }
+    async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
+        self.fault(key)?;
+        self.inner.open(key).await
+    }
+    async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
+        self.fault(key)?;
+        self.inner.head(key).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.fault(key)?;
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.fault(prefix)?;
+        self.inner.list(prefix).await
+    }
+    async fn check(&self) -> Result<(), StoreError> {
+        self.fault("")?;
+        self.inner.check().await
+    }
+}

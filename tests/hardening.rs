@@ -1,0 +1,175 @@
+//! What a client cannot do: forge the links in everyone's notices, break
+//! keys with odd names, read internals in error bodies, have downloads
+//! sniffed, subscribe addresses no mail server takes; and what a drain
+//! promises: `/readyz` turns 503 at once, and a hung request cannot hold
+//! the stop past the unit's timeout.
+
+mod common;
+
+use std::{
+    io::Write,
+    time::{Duration, Instant},
+};
+
+use common::{Daemon, api_only, faults::FaultyStore, jpeg, settings, spawn, spawn_on};
+use imaged::startup::Backends;
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+
+#[actix_web::test]
+async fn download_links_come_from_the_configuration_not_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = api_only(dir.path()).await;
+    settings.http.public_url = "https://images.example.com/".into();
+    let app = spawn(settings).await;
+    let form = Form::new().part("upfile", Part::bytes(jpeg(64, 48)).file_name("a.jpg"));
+    let response = app
+        .client
+        .post(app.url("/api/image"))
+        .header("Host", "evil.example")
+        .header("X-Forwarded-Host", "evil.example")
+        .header("X-Forwarded-Proto", "https")
+        .header("Forwarded", "host=evil.example;proto=https")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let deliveries = app.backends.queue.receive(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    let link = format!("download_link: https://images.example.com/api/image/file/{id}");
+    assert!(deliveries[0].body.contains(&link), "{}", deliveries[0].body);
+    assert!(!deliveries[0].body.contains("evil"), "{}", deliveries[0].body);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn any_file_name_is_stored_and_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let cyrillic = format!("{}.jpg", "я".repeat(120));
+    for name in [cyrillic.as_str(), "../..\\C:\\evil.jpg", "%0A%1B.jpg"] {
+        let id = app.upload_ok(name, jpeg(64, 48)).await;
+        let doc = app.finished(id).await;
+        assert_eq!(doc["status"], "done", "{name:?}: {doc}");
+        let key = app.json(&format!("/api/image/{id}")).await["object_key"].as_str().unwrap().to_owned();
+        assert!(key.ends_with(".jpg") && !key.chars().any(char::is_control), "{key:?}");
+        assert!(key.len() <= 255, "{} bytes", key.len());
+        assert_eq!(app.get(&format!("/api/image/file/{id}")).await.status(), 200);
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_outage_answers_503_with_retry_after_and_no_internals() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = api_only(dir.path()).await;
+    let mut backends = Backends::build(&settings).await.unwrap();
+    let store = FaultyStore::new(backends.blobs.clone());
+    backends.blobs = store.clone();
+    let app = spawn_on(settings, backends).await;
+    store.fail(true);
+
+    let form = Form::new().part("upfile", Part::bytes(jpeg(64, 48)).file_name("a.jpg"));
+    let response = app.client.post(app.url("/api/image")).multipart(form).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = response.text().await.unwrap();
+    assert!(body.contains(&format!("(request {id})")), "the body names the request: {body}");
+    for internal in ["secret-dir", "os error", "Permission denied", "images/"] {
+        assert!(!body.contains(internal), "{internal} in {body}");
+    }
+
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "status": "unavailable", "failures": ["storage"] }));
+
+    store.fail(false);
+    assert_eq!(app.get("/readyz").await.status(), 200, "ready again once the store answers");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn nothing_served_is_sniffed_into_another_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let id = app.upload_ok("a.jpg", jpeg(64, 48)).await;
+    app.finished(id).await;
+    for path in [format!("/api/image/file/{id}"), format!("/api/image/{id}/thumbnail/128"), "/api/image".into()] {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn subscriptions_take_bare_addresses_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    for bad in ["Bob%20%3Cb@x.com%3E", "a@%5B1.2.3.4%5D", "a@localhost"] {
+        let response = app.client.post(app.url(&format!("/api/notification/{bad}"))).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(response.json::<Value>().await.unwrap(), "Invalid e-mail address!");
+    }
+    let response = app.client.post(app.url("/api/notification/bob@example.com")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn readyz_turns_503_as_soon_as_the_drain_begins() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = common::embedded_settings(dir.path());
+    let mut backends = Backends::build(&settings).await.unwrap();
+    let store = FaultyStore::new(backends.blobs.clone());
+    backends.blobs = store.clone();
+    let app = spawn_on(settings, backends).await;
+    store.hold_reads();
+    let id = app.upload_ok("a.jpg", jpeg(64, 48)).await;
+    // The job has its message and waits on the held read: the drain waits for it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.backends.queue.stats().await.unwrap().in_flight == 0 {
+        assert!(Instant::now() < deadline, "the job did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.begin_shutdown();
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.json::<Value>().await.unwrap(), serde_json::json!({ "status": "draining" }));
+    assert_eq!(app.get("/healthz").await.status(), 200, "still alive while draining");
+    store.release();
+    let queue = app.backends.queue.clone();
+    app.stop().await;
+    // Not yet admitted when the drain began, the job handed its message back.
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight), (1, 0), "image {id}'s message is back in the queue");
+}
+
+#[test]
+fn a_hung_request_does_not_hold_the_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(dir.path(), &[]);
+    // An upload that announces 10 MB and sends a few bytes, then hangs.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+    stream
+        .write_all(
+            b"POST /api/image HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+              Content-Length: 10000000\r\n\r\n--b\r\n\
+              Content-Disposition: form-data; name=\"upfile\"; filename=\"a.jpg\"\r\n\r\n\xff\xd8",
+        )
+        .unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let status = daemon.stop();
+    let took = started.elapsed();
+    assert!(status.success(), "{status}");
+    // HTTP gets 5 s for open requests; actix's own default was 30 s per server.
+    assert!(took < Duration::from_secs(20), "stopping took {took:?} with a hung request");
+    drop(stream);
+}
