@@ -26,6 +26,8 @@ pub const QUEUE_MESSAGES_TOTAL: &str = "imaged_queue_messages_total";
 /// By `route` pattern and `status`.
 pub const HTTP_REQUESTS_TOTAL: &str = "imaged_http_requests_total";
 pub const HTTP_REQUEST_SECONDS: &str = "imaged_http_request_seconds";
+/// Upload bytes being received, against `http.upload_bytes_in_flight`.
+pub const UPLOAD_BYTES_IN_FLIGHT: &str = "imaged_http_upload_in_flight_bytes";
 /// Poller restarts by the supervisor.
 pub const POLLER_RESTARTS_TOTAL: &str = "imaged_poller_restarts_total";
 /// The queue as it stands, read at each scrape.
@@ -78,6 +80,7 @@ pub const FAMILIES: &[Family] = &[
     family(QUEUE_MESSAGES_TOTAL, Kind::Counter, Unit::Count, "Queue messages, by what became of them."),
     family(HTTP_REQUESTS_TOTAL, Kind::Counter, Unit::Count, "HTTP requests, by route pattern and status."),
     family(HTTP_REQUEST_SECONDS, Kind::Histogram, Unit::Seconds, "HTTP request latency, by route pattern."),
+    family(UPLOAD_BYTES_IN_FLIGHT, Kind::Gauge, Unit::Bytes, "Upload bytes being received, all requests together."),
     family(POLLER_RESTARTS_TOTAL, Kind::Counter, Unit::Count, "Queue pollers restarted by the supervisor."),
     family(QUEUE_DEPTH, Kind::Gauge, Unit::Count, "Messages waiting in the queue."),
     family(QUEUE_IN_FLIGHT, Kind::Gauge, Unit::Count, "Messages received and not yet deleted or visible again."),

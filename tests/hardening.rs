@@ -173,3 +173,81 @@ fn a_hung_request_does_not_hold_the_stop() {
     assert!(took < Duration::from_secs(20), "stopping took {took:?} with a hung request");
     drop(stream);
 }
+
+#[actix_web::test]
+async fn a_delete_while_the_job_runs_leaves_no_job_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path()).await;
+    let mut backends = Backends::build(&settings).await.unwrap();
+    let store = FaultyStore::new(backends.blobs.clone());
+    backends.blobs = store.clone();
+    let app = spawn_on(settings, backends).await;
+    store.hold_variant_writes();
+    let id = app.upload_ok("a.jpg", jpeg(640, 480)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !store.waiting() {
+        assert!(Instant::now() < deadline, "the job did not reach its first thumbnail");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.json(&format!("/api/image/{id}/thumbnails")).await["status"], "processing");
+    assert_eq!(app.delete(&format!("/api/image/{id}")).await.status(), 200);
+    store.release();
+    // The job finds its image gone: it removes what it wrote, records nothing.
+    app.drained().await;
+    let stats = app.json("/api/stats").await;
+    assert_eq!(stats["jobs"], serde_json::json!({}), "no phantom job: {stats}");
+    assert_eq!(app.blob_keys().await, Vec::<String>::new(), "no orphan thumbnail");
+    assert_eq!(app.get(&format!("/api/image/{id}")).await.status(), 404);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn uploads_beyond_the_bytes_in_flight_get_503_until_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = api_only(dir.path()).await;
+    settings.processing.max_upload_bytes = 300_000;
+    settings.http.upload_bytes_in_flight = 300_000;
+    let app = spawn(settings).await;
+    let port = app.address.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+
+    // A slow client: 250 kB of a 400 kB upload, then nothing.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let head = "POST /api/image HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+                Content-Length: 400000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"upfile\"; filename=\"a.jpg\"\r\n\r\n";
+    slow.write_all(head.as_bytes()).unwrap();
+    slow.write_all(&vec![0xAB; 250_000]).unwrap();
+    slow.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = app.client.get(format!("{}/metrics", app.metrics_address)).send().await.unwrap();
+        let text = metrics.text().await.unwrap();
+        let held = text
+            .lines()
+            .find_map(|l| l.strip_prefix("imaged_http_upload_in_flight_bytes "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if held >= 200_000.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slow upload was not received ({held} bytes held)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let refused = app.upload("b.jpg", vec![0xCD; 100_000]).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert!(refused.text().await.unwrap().contains("too many uploads are being received"));
+
+    drop(slow);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = app.upload("c.jpg", jpeg(64, 48)).await;
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 503, "only the budget may refuse it");
+        assert!(Instant::now() < deadline, "the slow upload's bytes were never given back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}

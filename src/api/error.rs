@@ -43,6 +43,9 @@ pub enum ApiError {
     /// went wrong is in the log, under the request id the body gives.
     #[error("a backend is unavailable; try again later")]
     Unavailable,
+    /// Too much is in progress; the client may try again shortly.
+    #[error("{0}")]
+    Busy(&'static str),
 }
 
 /// How long a client is asked to wait after a 503.
@@ -57,7 +60,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SubscriptionPending => StatusCode::PRECONDITION_FAILED,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -66,7 +69,7 @@ impl ResponseError for ApiError {
         let detail = self.to_string();
         match self {
             Self::FileNotFound => HttpResponse::build(status).content_type("image/*").body(detail),
-            Self::Unavailable => {
+            Self::Unavailable | Self::Busy(_) => {
                 let detail = match request_id::current() {
                     Some(id) => format!("{detail} (request {id})"),
                     None => detail,

@@ -15,12 +15,13 @@ mod upload;
 use std::sync::Arc;
 
 use actix_web::web;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 
-use crate::{db::MetaRepo, notify::Notifier, queue::JobQueue, startup::Backends, storage::BlobStore};
+use crate::{config::Settings, db::MetaRepo, notify::Notifier, queue::JobQueue, startup::Backends, storage::BlobStore};
 
 /// What the handlers share.
 pub struct AppState {
@@ -31,14 +32,26 @@ pub struct AppState {
     /// Base of download links, decided at start (never from a request).
     pub public_base: String,
     pub max_upload_bytes: usize,
+    /// Bytes of uploads being received, all requests together.
+    pub upload_budget: Arc<Semaphore>,
     /// Cancelled when shutdown begins: `/readyz` then answers 503.
     pub draining: CancellationToken,
 }
 
 impl AppState {
-    pub fn new(backends: &Backends, public_base: String, max_upload_bytes: usize, draining: CancellationToken) -> Self {
+    pub fn new(backends: &Backends, settings: &Settings, public_base: String, draining: CancellationToken) -> Self {
         let Backends { meta, blobs, queue, notifier } = backends.clone();
-        Self { meta, blobs, queue, notifier, public_base, max_upload_bytes, draining }
+        let budget = settings.http.upload_bytes_in_flight.min(Semaphore::MAX_PERMITS);
+        Self {
+            meta,
+            blobs,
+            queue,
+            notifier,
+            public_base,
+            max_upload_bytes: settings.processing.max_upload_bytes,
+            upload_budget: Arc::new(Semaphore::new(budget)),
+            draining,
+        }
     }
 }
 

@@ -4,8 +4,11 @@
 
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, error::Problem};
@@ -15,6 +18,7 @@ use crate::{
     jobs::message,
     keys,
     storage::DEFAULT_CONTENT_TYPE,
+    telemetry::UPLOAD_BYTES_IN_FLIGHT,
 };
 
 /// What connexion answers when `upfile` is missing.
@@ -36,15 +40,45 @@ pub struct Uploaded {
 struct Upfile {
     name: String,
     bytes: Bytes,
+    /// Its share of `http.upload_bytes_in_flight`, held until the answer.
+    _held: InFlight,
+}
+
+/// Upload bytes taken from the budget, and counted in the gauge.
+struct InFlight {
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl InFlight {
+    /// Takes `n` more bytes, or refuses at once when the budget is spent.
+    fn take(&mut self, budget: &Arc<Semaphore>, n: usize) -> Result<(), ApiError> {
+        let more = u32::try_from(n).ok().and_then(|n| budget.clone().try_acquire_many_owned(n).ok());
+        let more = more.ok_or(ApiError::Busy("too many uploads are being received; try again"))?;
+        metrics::gauge!(UPLOAD_BYTES_IN_FLIGHT).increment(n as f64);
+        match &mut self.permit {
+            Some(permit) => permit.merge(more),
+            None => self.permit = Some(more),
+        }
+        Ok(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(permit) = &self.permit {
+            metrics::gauge!(UPLOAD_BYTES_IN_FLIGHT).decrement(permit.num_permits() as f64);
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/image", tag = "image",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, body = Uploaded), (status = 400, description = "no upfile, or it is empty", content((Problem = "application/problem+json"))),
         (status = 413, description = "larger than processing.max_upload_bytes", content((Problem = "application/problem+json"))),
+        (status = 503, description = "a backend is unavailable, or http.upload_bytes_in_flight is spent; Retry-After says when to try again", content((Problem = "application/problem+json"))),
         (status = 415, description = "not a supported image; nothing stored", content((Problem = "application/problem+json")))))]
 pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<HttpResponse, ApiError> {
-    let file = read_upfile(payload, state.max_upload_bytes).await?;
+    let file = read_upfile(payload, state.max_upload_bytes, &state.upload_budget).await?;
     let kind = imaging::sniff(&file.bytes).ok_or_else(|| {
         ApiError::UnsupportedMedia(format!(
             "upfile is not a supported image (expected {SUPPORTED}); nothing was stored"
@@ -72,7 +106,7 @@ pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<Ht
     Ok(HttpResponse::Ok().json(Uploaded { id }))
 }
 
-async fn read_upfile(mut payload: Multipart, limit: usize) -> Result<Upfile, ApiError> {
+async fn read_upfile(mut payload: Multipart, limit: usize, budget: &Arc<Semaphore>) -> Result<Upfile, ApiError> {
     let malformed = |err: actix_multipart::MultipartError| {
         tracing::debug!(error = %err, "unreadable multipart body");
         ApiError::BadRequest(NO_UPFILE.into())
@@ -87,17 +121,19 @@ async fn read_upfile(mut payload: Multipart, limit: usize) -> Result<Upfile, Api
         }
         let name = field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or_default().to_owned();
         let mut bytes = BytesMut::new();
+        let mut held = InFlight { permit: None };
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(malformed)?;
             if bytes.len() + chunk.len() > limit {
                 return Err(ApiError::TooLarge(limit));
             }
+            held.take(budget, chunk.len())?;
             bytes.extend_from_slice(&chunk);
         }
         if bytes.is_empty() {
             return Err(ApiError::BadRequest("upfile is empty".into()));
         }
-        return Ok(Upfile { name, bytes: bytes.freeze() });
+        return Ok(Upfile { name, bytes: bytes.freeze(), _held: held });
     }
     Err(ApiError::BadRequest(NO_UPFILE.into()))
 }

@@ -52,6 +52,8 @@ pub struct HttpSettings {
     pub public_url: String,
     /// HTTP worker threads; 0 → one per core.
     pub workers: usize,
+    /// Upload bytes all requests together may hold; beyond, 503.
+    pub upload_bytes_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

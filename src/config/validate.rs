@@ -29,6 +29,9 @@ impl Settings {
         if p.max_upload_bytes == 0 {
             return invalid("processing.max_upload_bytes", "must be at least 1");
         }
+        if self.http.upload_bytes_in_flight < p.max_upload_bytes {
+            return invalid("http.upload_bytes_in_flight", "must be at least processing.max_upload_bytes");
+        }
         if p.stall_secs == 0 {
             return invalid("processing.stall_secs", "must be at least 1");
         }

@@ -57,7 +57,7 @@ impl DeliveryHandler {
         };
         let heartbeat = self.heartbeat(delivery);
         let settle = self.run_jobs(&jobs, delivery, shutdown).await;
-        drop(heartbeat);
+        heartbeat.stop().await;
         match settle {
             Settle::Delete => self.delete(delivery).await,
             Settle::Release => {
@@ -121,12 +121,12 @@ impl DeliveryHandler {
     }
 
     /// Extends the message's visibility every third of the timeout while
-    /// the job runs; stops when the returned guard is dropped.
-    fn heartbeat(&self, delivery: &Delivery) -> tokio_util::sync::DropGuard {
+    /// the job runs, until [`Heartbeat::stop`].
+    fn heartbeat(&self, delivery: &Delivery) -> Heartbeat {
         let stop = CancellationToken::new();
         let (queue, receipt, visibility) = (self.queue.clone(), delivery.receipt.clone(), self.visibility);
         let token = stop.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             loop {
                 tokio::select! {
                     _ = token.cancelled() => return,
@@ -139,7 +139,21 @@ impl DeliveryHandler {
                 }
             }
         });
-        stop.drop_guard()
+        Heartbeat { stop, task }
+    }
+}
+
+/// A running heartbeat; stopping it waits for an extension in flight, so
+/// none can land after the message is settled.
+struct Heartbeat {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
     }
 }
 
@@ -198,6 +212,15 @@ mod tests {
         visibility_secs: u64,
         read_delay: Duration,
     ) -> (DeliveryHandler, Backends, i64) {
+        setup_with(dir, visibility_secs, |inner| Arc::new(Slow { inner, delay: read_delay })).await
+    }
+
+    /// As [`setup`], with the blob store wrapped by `wrap`.
+    async fn setup_with(
+        dir: &std::path::Path,
+        visibility_secs: u64,
+        wrap: impl FnOnce(Arc<dyn BlobStore>) -> Arc<dyn BlobStore>,
+    ) -> (DeliveryHandler, Backends, i64) {
         let mut settings = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
         settings.queue.visibility_timeout_secs = visibility_secs;
         settings.processing.workers = 1;
@@ -217,7 +240,7 @@ mod tests {
         };
         let id = backends.meta.insert_image(&image, None).await.unwrap();
         backends.queue.send(&upload_body(&image.into_row(id), "http://h/api/image/file/1")).await.unwrap();
-        backends.blobs = Arc::new(Slow { inner: backends.blobs.clone(), delay: read_delay });
+        backends.blobs = wrap(backends.blobs.clone());
         (job_handler(&settings, &backends, &Default::default()).unwrap(), backends, id)
     }
 
@@ -254,5 +277,105 @@ mod tests {
         assert_eq!(again.len(), 1, "visible again at once, not after 60 s");
         assert_eq!(again[0].receive_count, 2);
         assert_ne!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
+    }
+
+    /// A queue whose heartbeats (a visibility of `visibility`) stay in
+    /// flight until the message has been settled (any other visibility), or 2 s.
+    struct LateHeartbeat {
+        inner: Arc<dyn JobQueue>,
+        visibility: Duration,
+        heartbeat_sent: Arc<tokio::sync::Notify>,
+        settling: tokio::sync::Notify,
+    }
+
+    #[async_trait]
+    impl JobQueue for LateHeartbeat {
+        async fn send(&self, body: &str) -> Result<(), QueueError> {
+            self.inner.send(body).await
+        }
+        async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+            self.inner.receive(max, wait).await
+        }
+        async fn delete(&self, receipt: &crate::queue::Receipt) -> Result<(), QueueError> {
+            self.inner.delete(receipt).await
+        }
+        async fn set_visibility(&self, receipt: &crate::queue::Receipt, timeout: Duration) -> Result<(), QueueError> {
+            if timeout != self.visibility {
+                let settled = self.inner.set_visibility(receipt, timeout).await;
+                self.settling.notify_one();
+                return settled;
+            }
+            self.heartbeat_sent.notify_one();
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.settling.notified()).await;
+            self.inner.set_visibility(receipt, timeout).await
+        }
+        async fn stats(&self) -> Result<crate::queue::QueueStats, QueueError> {
+            self.inner.stats().await
+        }
+        fn max_receives(&self) -> u32 {
+            self.inner.max_receives()
+        }
+    }
+
+    /// A store whose reads wait for the first heartbeat, then start the shutdown.
+    struct ShutdownAfterHeartbeat {
+        inner: Arc<dyn BlobStore>,
+        heartbeat_sent: Arc<tokio::sync::Notify>,
+        shutdown: CancellationToken,
+    }
+
+    #[async_trait]
+    impl BlobStore for ShutdownAfterHeartbeat {
+        async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
+            self.inner.put(key, bytes, content_type).await
+        }
+        async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+            self.heartbeat_sent.notified().await;
+            self.shutdown.cancel();
+            self.inner.get(key).await
+        }
+        async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
+            self.inner.open(key).await
+        }
+        async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
+            self.inner.head(key).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+            self.inner.list(prefix).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn check(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_in_flight_cannot_hide_a_released_message_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let heartbeat_sent = Arc::new(tokio::sync::Notify::new());
+        let shutdown = CancellationToken::new();
+        let (mut handler, _backends, _id) = setup_with(dir.path(), 3, |inner| {
+            Arc::new(ShutdownAfterHeartbeat {
+                inner,
+                heartbeat_sent: heartbeat_sent.clone(),
+                shutdown: shutdown.clone(),
+            })
+        })
+        .await;
+        handler.queue = Arc::new(LateHeartbeat {
+            inner: handler.queue.clone(),
+            visibility: handler.visibility,
+            heartbeat_sent,
+            settling: tokio::sync::Notify::new(),
+        });
+        let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+        // The first heartbeat goes out while the job reads; shutdown comes
+        // before admission, so the message is released with the heartbeat
+        // still in flight.
+        handler.handle(delivery, shutdown).await;
+        let again = handler.queue.receive(1, Duration::ZERO).await.unwrap();
+        assert_eq!(again.len(), 1, "the released message is visible, not hidden again by a late heartbeat");
     }
 }

@@ -71,12 +71,7 @@ impl Application {
         let port = local.port();
         let public_base = public_base(&settings.http.public_url, local).await;
         tracing::info!(public_base, "download links");
-        let state = web::Data::new(AppState::new(
-            &backends,
-            public_base,
-            settings.processing.max_upload_bytes,
-            shutdown.clone(),
-        ));
+        let state = web::Data::new(AppState::new(&backends, &settings, public_base, shutdown.clone()));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

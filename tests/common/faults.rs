@@ -3,7 +3,7 @@
 
 use std::sync::{
     Arc,
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicUsize, Ordering},
 };
 
 use async_trait::async_trait;
@@ -18,12 +18,21 @@ pub struct FaultyStore {
     inner: Arc<dyn BlobStore>,
     failing: AtomicBool,
     holding: AtomicBool,
+    holding_variants: AtomicBool,
+    waiting: AtomicUsize,
     gate: Semaphore,
 }
 
 impl FaultyStore {
     pub fn new(inner: Arc<dyn BlobStore>) -> Arc<Self> {
-        Arc::new(Self { inner, failing: false.into(), holding: false.into(), gate: Semaphore::new(0) })
+        Arc::new(Self {
+            inner,
+            failing: false.into(),
+            holding: false.into(),
+            holding_variants: false.into(),
+            waiting: 0.into(),
+            gate: Semaphore::new(0),
+        })
     }
 
     /// Every call fails (or works again), as in an outage.
@@ -36,9 +45,26 @@ impl FaultyStore {
         self.holding.store(true, Ordering::SeqCst);
     }
 
+    /// Writes of thumbnails wait until [`FaultyStore::release`].
+    pub fn hold_variant_writes(&self) {
+        self.holding_variants.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a held call is waiting.
+    pub fn waiting(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) > 0
+    }
+
     pub fn release(&self) {
         self.holding.store(false, Ordering::SeqCst);
+        self.holding_variants.store(false, Ordering::SeqCst);
         self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    }
+
+    async fn wait_at_gate(&self) {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _ = self.gate.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn fault(&self, key: &str) -> Result<(), StoreError> {
@@ -52,12 +78,15 @@ impl FaultyStore {
 #[async_trait]
 impl BlobStore for FaultyStore {
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
+        if key.starts_with(imaged::keys::VARIANT_PREFIX) && self.holding_variants.load(Ordering::SeqCst) {
+            self.wait_at_gate().await;
+        }
         self.fault(key)?;
         self.inner.put(key, bytes, content_type).await
     }
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         if self.holding.load(Ordering::SeqCst) {
-            let _ = self.gate.acquire().await;
+            self.wait_at_gate().await;
         }
         self.fault(key)?;
         self.inner.get(key).await
