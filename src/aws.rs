@@ -46,6 +46,11 @@ pub fn s3_client(sdk: &SdkConfig, settings: &AwsSettings) -> aws_sdk_s3::Client 
 
 /// The `password` of a JSON secret, as CloudX reads its database password.
 pub async fn secret_password(sdk: &SdkConfig, secret_id: &str) -> anyhow::Result<SecretString> {
+    secret_field(sdk, secret_id, "password").await
+}
+
+/// One text field of a JSON secret in Secrets Manager.
+pub async fn secret_field(sdk: &SdkConfig, secret_id: &str, field: &str) -> anyhow::Result<SecretString> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
     let value = client
         .get_secret_value()
@@ -56,8 +61,8 @@ pub async fn secret_password(sdk: &SdkConfig, secret_id: &str) -> anyhow::Result
     let text = value.secret_string().with_context(|| format!("secret {secret_id} holds no string"))?;
     let json: serde_json::Value =
         serde_json::from_str(text).with_context(|| format!("secret {secret_id} is not a JSON object"))?;
-    let password = json["password"].as_str().with_context(|| format!("secret {secret_id} has no \"password\" key"))?;
-    Ok(SecretString::from(password))
+    let value = json[field].as_str().with_context(|| format!("secret {secret_id} has no \"{field}\" key"))?;
+    Ok(SecretString::from(value))
 }
 
 /// The instance's public hostname (else its public IPv4) from EC2

@@ -388,3 +388,27 @@ async fn a_large_upload_goes_up_in_parts_and_comes_back_whole() {
     assert!(file.bytes().await.unwrap() == big, "the same bytes back");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn api_tokens_can_come_from_secrets_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, mut s) = fixture_settings(dir.path()).await;
+    let secret = unique("api-tokens");
+    aws_sdk_secretsmanager::Client::new(&fixture.sdk)
+        .create_secret()
+        .name(&secret)
+        .secret_string(serde_json::json!({ "api_tokens": "from-the-secret" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    s.http.api_tokens = "from-the-file".to_owned().into();
+    s.http.api_tokens_secret = secret;
+    let app = spawn(s).await;
+    for (token, status) in [("from-the-secret", 200), ("from-the-file", 200), ("neither", 401)] {
+        let form = reqwest::multipart::Form::new()
+            .part("upfile", reqwest::multipart::Part::bytes(jpeg(64, 48)).file_name("t.jpg"));
+        let response = app.client.post(app.url("/api/image")).bearer_auth(token).multipart(form).send().await.unwrap();
+        assert_eq!(response.status(), status, "{token}");
+    }
+    app.stop().await;
+}

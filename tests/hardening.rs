@@ -251,3 +251,36 @@ async fn uploads_beyond_the_bytes_in_flight_get_503_until_there_is_room() {
     }
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn with_api_tokens_only_their_holders_change_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings(dir.path()).await;
+    settings.http.api_tokens = "s3cret-one, s3cret-two".to_owned().into();
+    let app = spawn(settings).await;
+    let upload = |token: Option<&'static str>| {
+        let form = Form::new().part("upfile", Part::bytes(jpeg(64, 48)).file_name("a.jpg"));
+        let request = app.client.post(app.url("/api/image")).multipart(form);
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+        .send()
+    };
+    for token in [None, Some("s3cret"), Some("s3cret-one,s3cret-two")] {
+        let refused = upload(token).await.unwrap();
+        assert_eq!(refused.status(), 401, "{token:?}");
+        assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+    }
+    let response = upload(Some("s3cret-two")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    assert_eq!(app.get("/api/image").await.status(), 200, "reads stay open");
+    assert_eq!(app.delete(&format!("/api/image/{id}")).await.status(), 401);
+    let subscribe = app.client.post(app.url("/api/notification/bob@example.com")).send().await.unwrap();
+    assert_eq!(subscribe.status(), 401);
+    let deleted =
+        app.client.delete(app.url(&format!("/api/image/{id}"))).bearer_auth("s3cret-one").send().await.unwrap();
+    assert_eq!(deleted.status(), 200);
+    app.stop().await;
+}

@@ -6,7 +6,7 @@ use actix_web::{
     HttpResponse, ResponseError,
     http::{
         StatusCode,
-        header::{HeaderValue, RETRY_AFTER},
+        header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE},
     },
 };
 use serde::Serialize;
@@ -43,6 +43,9 @@ pub enum ApiError {
     /// went wrong is in the log, under the request id the body gives.
     #[error("a backend is unavailable; try again later")]
     Unavailable,
+    /// A mutating route without one of `http.api_tokens`.
+    #[error("this route needs an API token: Authorization: Bearer <token>")]
+    Unauthorized,
     /// Too much is in progress; the client may try again shortly.
     #[error("{0}")]
     Busy(&'static str),
@@ -57,6 +60,7 @@ impl ResponseError for ApiError {
             Self::ImageNotFound | Self::FileNotFound | Self::ThumbnailNotFound | Self::NoRoute => StatusCode::NOT_FOUND,
             Self::SubscriptionNotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) | Self::InvalidEmail => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SubscriptionPending => StatusCode::PRECONDITION_FAILED,
@@ -76,6 +80,11 @@ impl ResponseError for ApiError {
                 };
                 let mut response = problem(status, &detail);
                 response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+                response
+            }
+            Self::Unauthorized => {
+                let mut response = problem(status, &detail);
+                response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 response
             }
             Self::BadRequest(_) | Self::NoRoute | Self::UnsupportedMedia(_) | Self::TooLarge(_) => {

@@ -1,6 +1,7 @@
 //! The HTTP API: the CloudX image routes, imaged's own additions, health,
 //! and the OpenAPI document. One file per resource.
 
+mod auth;
 mod error;
 mod file;
 mod health;
@@ -18,6 +19,7 @@ use actix_web::web;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+pub use auth::ApiTokens;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 
@@ -36,10 +38,18 @@ pub struct AppState {
     pub upload_budget: Arc<Semaphore>,
     /// Cancelled when shutdown begins: `/readyz` then answers 503.
     pub draining: CancellationToken,
+    /// Empty: the mutating routes are open, as CloudX's are.
+    pub api_tokens: ApiTokens,
 }
 
 impl AppState {
-    pub fn new(backends: &Backends, settings: &Settings, public_base: String, draining: CancellationToken) -> Self {
+    pub fn new(
+        backends: &Backends,
+        settings: &Settings,
+        public_base: String,
+        api_tokens: ApiTokens,
+        draining: CancellationToken,
+    ) -> Self {
         let Backends { meta, blobs, queue, notifier } = backends.clone();
         let budget = settings.http.upload_bytes_in_flight.min(Semaphore::MAX_PERMITS);
         Self {
@@ -51,6 +61,7 @@ impl AppState {
             max_upload_bytes: settings.processing.max_upload_bytes,
             upload_budget: Arc::new(Semaphore::new(budget)),
             draining,
+            api_tokens,
         }
     }
 }
@@ -79,5 +90,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(error::no_route));
 }
 
+pub use auth::require as auth_middleware;
 pub use metrics::record as metrics_middleware;
 pub use request_id::assign as request_id_middleware;

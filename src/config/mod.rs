@@ -54,6 +54,10 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Upload bytes all requests together may hold; beyond, 503.
     pub upload_bytes_in_flight: usize,
+    /// Bearer tokens for the mutating routes, comma-separated; "" → open.
+    pub api_tokens: SecretString,
+    /// Secrets Manager id of a JSON secret whose `api_tokens` key holds more.
+    pub api_tokens_secret: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -230,6 +234,7 @@ impl Settings {
             || self.queue.backend == QueueBackend::Sqs
             || self.notify.backend == NotifyBackend::Sns
             || (self.database_kind() == Some(DatabaseKind::Mysql) && !self.database.password_secret.is_empty())
+            || !self.http.api_tokens_secret.is_empty()
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -385,5 +390,8 @@ mod tests {
         .unwrap();
         assert_eq!(s.database.password.expose_secret(), "hunter2-secret");
         assert!(!format!("{s:?}").contains("hunter2-secret"));
+        let s = Settings::load_from(None, env(&[("IMAGED__HTTP__API_TOKENS", "tok-en1,tok-en2")])).unwrap();
+        assert_eq!(s.http.api_tokens.expose_secret(), "tok-en1,tok-en2");
+        assert!(!format!("{s:?}").contains("tok-en1"));
     }
 }

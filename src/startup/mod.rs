@@ -71,12 +71,17 @@ impl Application {
         let port = local.port();
         let public_base = public_base(&settings.http.public_url, local).await;
         tracing::info!(public_base, "download links");
-        let state = web::Data::new(AppState::new(&backends, &settings, public_base, shutdown.clone()));
+        let tokens = backends::api_tokens(&settings).await?;
+        if tokens.is_empty() {
+            tracing::warn!("the mutating routes are open to anyone who reaches them: set http.api_tokens");
+        }
+        let state = web::Data::new(AppState::new(&backends, &settings, public_base, tokens, shutdown.clone()));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 // Nothing served is to be sniffed into another type (an
                 // uploaded "image" rendered as HTML).
+                .wrap(from_fn(api::auth_middleware))
                 .wrap(DefaultHeaders::new().add((X_CONTENT_TYPE_OPTIONS, "nosniff")))
                 .wrap(from_fn(api::metrics_middleware))
                 .wrap(from_fn(api::request_id_middleware))
