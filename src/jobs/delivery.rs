@@ -173,19 +173,20 @@ mod tests {
         storage::{BlobMeta, BlobReader, BlobStore, StoreError},
     };
 
-    /// A store whose reads take `delay`, as a slow network would.
-    struct Slow {
+    /// A store that runs `before_read` ahead of every read: a delay, as a
+    /// slow network would have, or a step of a test's choreography.
+    struct Hooked {
         inner: Arc<dyn BlobStore>,
-        delay: Duration,
+        before_read: Box<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>,
     }
 
     #[async_trait]
-    impl BlobStore for Slow {
+    impl BlobStore for Hooked {
         async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
             self.inner.put(key, bytes, content_type).await
         }
         async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-            tokio::time::sleep(self.delay).await;
+            (self.before_read)().await;
             self.inner.get(key).await
         }
         async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
@@ -212,7 +213,8 @@ mod tests {
         visibility_secs: u64,
         read_delay: Duration,
     ) -> (DeliveryHandler, Backends, i64) {
-        setup_with(dir, visibility_secs, |inner| Arc::new(Slow { inner, delay: read_delay })).await
+        let before_read = Box::new(move || Box::pin(tokio::time::sleep(read_delay)) as _);
+        setup_with(dir, visibility_secs, |inner| Arc::new(Hooked { inner, before_read })).await
     }
 
     /// As [`setup`], with the blob store wrapped by `wrap`.
@@ -317,53 +319,24 @@ mod tests {
         }
     }
 
-    /// A store whose reads wait for the first heartbeat, then start the shutdown.
-    struct ShutdownAfterHeartbeat {
-        inner: Arc<dyn BlobStore>,
-        heartbeat_sent: Arc<tokio::sync::Notify>,
-        shutdown: CancellationToken,
-    }
-
-    #[async_trait]
-    impl BlobStore for ShutdownAfterHeartbeat {
-        async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
-            self.inner.put(key, bytes, content_type).await
-        }
-        async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-            self.heartbeat_sent.notified().await;
-            self.shutdown.cancel();
-            self.inner.get(key).await
-        }
-        async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
-            self.inner.open(key).await
-        }
-        async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
-            self.inner.head(key).await
-        }
-        async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-            self.inner.list(prefix).await
-        }
-        async fn delete(&self, key: &str) -> Result<(), StoreError> {
-            self.inner.delete(key).await
-        }
-        async fn check(&self) -> Result<(), StoreError> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn a_heartbeat_in_flight_cannot_hide_a_released_message_again() {
         let dir = tempfile::tempdir().unwrap();
         let heartbeat_sent = Arc::new(tokio::sync::Notify::new());
         let shutdown = CancellationToken::new();
-        let (mut handler, _backends, _id) = setup_with(dir.path(), 3, |inner| {
-            Arc::new(ShutdownAfterHeartbeat {
-                inner,
-                heartbeat_sent: heartbeat_sent.clone(),
-                shutdown: shutdown.clone(),
+        // Reads wait for the first heartbeat, then start the shutdown.
+        let before_read = {
+            let (heartbeat_sent, shutdown) = (heartbeat_sent.clone(), shutdown.clone());
+            Box::new(move || {
+                let (heartbeat_sent, shutdown) = (heartbeat_sent.clone(), shutdown.clone());
+                Box::pin(async move {
+                    heartbeat_sent.notified().await;
+                    shutdown.cancel();
+                }) as _
             })
-        })
-        .await;
+        };
+        let (mut handler, _backends, _id) =
+            setup_with(dir.path(), 3, |inner| Arc::new(Hooked { inner, before_read })).await;
         handler.queue = Arc::new(LateHeartbeat {
             inner: handler.queue.clone(),
             visibility: handler.visibility,
