@@ -9,7 +9,8 @@ use tracing_subscriber::{EnvFilter, fmt};
 
 use crate::config::LogSettings;
 
-/// Jobs finished, by `outcome`: done, failed, skipped, retry, released.
+/// Jobs finished, by `outcome`: done, failed, skipped, duplicate (another
+/// delivery made them), retry, released.
 pub const JOBS_TOTAL: &str = "imaged_jobs_total";
 /// Jobs failed for good, by `reason`: unsupported, too_large, truncated,
 /// corrupt, encode, panic, missing, bad_key, gave_up (retries exhausted).

@@ -103,13 +103,33 @@ pub trait MetaRepo: Send + Sync {
     async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError>;
     async fn job(&self, image_id: i64) -> Result<Option<JobState>, DbError>;
     /// Records the job's state while the image exists; never re-creates
-    /// the state of a deleted image.
+    /// the state of a deleted image, and a job that is done stays done (a
+    /// second delivery of it must not set it back).
     async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError>;
-    /// Replaces the variants and marks the job done, in one transaction.
-    /// Returns false when the image was deleted meanwhile.
-    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<bool, DbError>;
+    /// Replaces the variants and marks the job done, in one transaction;
+    /// unless the image was deleted meanwhile, or another delivery of the
+    /// same job already made these variants.
+    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<Completion, DbError>;
     async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError>;
     /// Number of jobs in each status.
     async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError>;
     async fn check(&self) -> Result<(), DbError>;
+}
+
+/// What [`MetaRepo::complete_job`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Done,
+    /// Done before, with variants of the same sizes: nothing written.
+    AlreadyDone,
+    /// The image is gone: nothing written.
+    Gone,
+}
+
+/// Whether two sets of variant sizes are the same.
+pub fn same_sizes(a: &[i64], b: &[i64]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
 }

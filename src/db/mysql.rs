@@ -16,7 +16,7 @@ use sqlx::{
     mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode},
 };
 
-use super::{DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, VariantRow};
+use super::{Completion, DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, VariantRow, same_sizes};
 use crate::config::DatabaseSettings;
 
 /// `id` is `BIGINT UNSIGNED` (CloudX's `SERIAL`) and `last_modified` a
@@ -173,6 +173,13 @@ impl MysqlRepo {
         if !Self::lock_image(&mut tx, image_id, false).await? {
             return Ok(());
         }
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM imaged_jobs WHERE image_id = ? FOR UPDATE")
+            .bind(image_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if status.as_deref() == Some("done") {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO imaged_jobs (image_id, status, error, content_type, updated_at) VALUES (?, ?, ?, ?, ?)
              ON DUPLICATE KEY UPDATE status = VALUES(status), error = VALUES(error),
@@ -188,18 +195,25 @@ impl MysqlRepo {
         tx.commit().await
     }
 
-    async fn complete_tx(&self, image_id: i64, variants: &[VariantRow]) -> Result<bool, sqlx::Error> {
+    async fn complete_tx(&self, image_id: i64, variants: &[VariantRow]) -> Result<Completion, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         if !Self::lock_image(&mut tx, image_id, false).await? {
-            return Ok(false);
+            return Ok(Completion::Gone);
         }
         // Two jobs completing the same image take turns on its job row.
-        let job = sqlx::query("SELECT image_id FROM imaged_jobs WHERE image_id = ? FOR UPDATE")
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM imaged_jobs WHERE image_id = ? FOR UPDATE")
             .bind(image_id)
             .fetch_optional(&mut *tx)
             .await?;
-        if job.is_none() {
-            return Ok(false);
+        let Some(status) = status else { return Ok(Completion::Gone) };
+        if status == "done" {
+            let sizes: Vec<i64> = sqlx::query_scalar("SELECT size FROM imaged_variants WHERE image_id = ?")
+                .bind(image_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            if same_sizes(&sizes, &variants.iter().map(|v| v.size).collect::<Vec<_>>()) {
+                return Ok(Completion::AlreadyDone);
+            }
         }
         sqlx::query("DELETE FROM imaged_variants WHERE image_id = ?").bind(image_id).execute(&mut *tx).await?;
         for v in variants {
@@ -221,7 +235,7 @@ impl MysqlRepo {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Completion::Done)
     }
 
     async fn variants_in(tx: &mut Transaction<'_, MySql>, image_id: i64) -> Result<Vec<VariantRow>, sqlx::Error> {
@@ -305,7 +319,7 @@ impl MetaRepo for MysqlRepo {
         Ok(retrying(|| self.set_job_tx(image_id, state)).await?)
     }
 
-    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<bool, DbError> {
+    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<Completion, DbError> {
         Ok(retrying(|| self.complete_tx(image_id, variants)).await?)
     }
 

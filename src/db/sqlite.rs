@@ -10,7 +10,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, VariantRow};
+use super::{Completion, DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, VariantRow, same_sizes};
 
 /// Opens (creating if needed) and migrates the local SQLite database.
 /// `url` is a `sqlite:` URL, or "" for `imaged.db` in `data_dir`.
@@ -135,7 +135,8 @@ impl MetaRepo for SqliteRepo {
             "INSERT INTO jobs (image_id, status, error, content_type, updated_at)
              SELECT id, ?, ?, ?, ? FROM images WHERE id = ?
              ON CONFLICT (image_id) DO UPDATE SET status = excluded.status, error = excluded.error,
-             content_type = COALESCE(excluded.content_type, jobs.content_type), updated_at = excluded.updated_at",
+             content_type = COALESCE(excluded.content_type, jobs.content_type), updated_at = excluded.updated_at
+             WHERE jobs.status <> 'done'",
         )
         .bind(state.status.as_str())
         .bind(&state.error)
@@ -147,11 +148,24 @@ impl MetaRepo for SqliteRepo {
         Ok(())
     }
 
-    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<bool, DbError> {
+    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<Completion, DbError> {
         let mut tx = write_tx(&self.pool).await?;
         let exists = sqlx::query("SELECT 1 FROM images WHERE id = ?").bind(image_id).fetch_optional(&mut *tx).await?;
         if exists.is_none() {
-            return Ok(false);
+            return Ok(Completion::Gone);
+        }
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE image_id = ?")
+            .bind(image_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if status.as_deref() == Some("done") {
+            let sizes: Vec<i64> = sqlx::query_scalar("SELECT size FROM variants WHERE image_id = ?")
+                .bind(image_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            if same_sizes(&sizes, &variants.iter().map(|v| v.size).collect::<Vec<_>>()) {
+                return Ok(Completion::AlreadyDone);
+            }
         }
         sqlx::query("DELETE FROM variants WHERE image_id = ?").bind(image_id).execute(&mut *tx).await?;
         for v in variants {
@@ -173,7 +187,7 @@ impl MetaRepo for SqliteRepo {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Completion::Done)
     }
 
     async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError> {

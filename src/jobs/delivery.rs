@@ -159,7 +159,10 @@ impl Heartbeat {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
+    use std::{
+        sync::atomic::{AtomicUsize, Ordering},
+        time::Instant,
+    };
 
     use async_trait::async_trait;
     use bytes::Bytes;
@@ -169,6 +172,7 @@ mod tests {
         config::Settings,
         db::{JobStatus, NewImage},
         jobs::message::upload_body,
+        notify::{Notifier, NotifyError, Subscription},
         startup::{Backends, job_handler},
         storage::{BlobMeta, BlobReader, BlobStore, StoreError},
     };
@@ -212,7 +216,7 @@ mod tests {
         dir: &std::path::Path,
         visibility_secs: u64,
         read_delay: Duration,
-    ) -> (DeliveryHandler, Backends, i64) {
+    ) -> (DeliveryHandler, Backends, i64, Arc<AtomicUsize>) {
         let before_read = Box::new(move || Box::pin(tokio::time::sleep(read_delay)) as _);
         setup_with(dir, visibility_secs, |inner| Arc::new(Hooked { inner, before_read })).await
     }
@@ -222,7 +226,7 @@ mod tests {
         dir: &std::path::Path,
         visibility_secs: u64,
         wrap: impl FnOnce(Arc<dyn BlobStore>) -> Arc<dyn BlobStore>,
-    ) -> (DeliveryHandler, Backends, i64) {
+    ) -> (DeliveryHandler, Backends, i64, Arc<AtomicUsize>) {
         let mut settings = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
         settings.queue.visibility_timeout_secs = visibility_secs;
         settings.processing.workers = 1;
@@ -243,14 +247,16 @@ mod tests {
         let id = backends.meta.insert_image(&image, None).await.unwrap();
         backends.queue.send(&upload_body(&image.into_row(id), "http://h/api/image/file/1")).await.unwrap();
         backends.blobs = wrap(backends.blobs.clone());
-        (job_handler(&settings, &backends, &Default::default()).unwrap(), backends, id)
+        let published = Arc::new(AtomicUsize::new(0));
+        backends.notifier = Arc::new(Counting { inner: backends.notifier.clone(), published: published.clone() });
+        (job_handler(&settings, &backends, &Default::default()).unwrap(), backends, id, published)
     }
 
     #[tokio::test]
     async fn heartbeats_keep_a_long_job_hidden_until_it_is_done() {
         let dir = tempfile::tempdir().unwrap();
         let visibility = Duration::from_secs(2);
-        let (handler, backends, id) = setup(dir.path(), visibility.as_secs(), Duration::from_secs(4)).await;
+        let (handler, backends, id, _) = setup(dir.path(), visibility.as_secs(), Duration::from_secs(4)).await;
         let handler = Arc::new(handler);
         let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
         let received = Instant::now();
@@ -270,7 +276,7 @@ mod tests {
     #[tokio::test]
     async fn on_shutdown_an_unstarted_job_hands_its_message_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (handler, backends, id) = setup(dir.path(), 60, Duration::ZERO).await;
+        let (handler, backends, id, _) = setup(dir.path(), 60, Duration::ZERO).await;
         let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
         let shutdown = CancellationToken::new();
         shutdown.cancel();
@@ -335,7 +341,7 @@ mod tests {
                 }) as _
             })
         };
-        let (mut handler, _backends, _id) =
+        let (mut handler, _backends, _id, _) =
             setup_with(dir.path(), 3, |inner| Arc::new(Hooked { inner, before_read })).await;
         handler.queue = Arc::new(LateHeartbeat {
             inner: handler.queue.clone(),
@@ -350,5 +356,46 @@ mod tests {
         handler.handle(delivery, shutdown).await;
         let again = handler.queue.receive(1, Duration::ZERO).await.unwrap();
         assert_eq!(again.len(), 1, "the released message is visible, not hidden again by a late heartbeat");
+    }
+
+    /// A notifier that counts what it publishes.
+    struct Counting {
+        inner: Arc<dyn Notifier>,
+        published: Arc<AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl Notifier for Counting {
+        async fn publish(&self, message: &str) -> Result<(), NotifyError> {
+            self.published.fetch_add(1, Ordering::SeqCst);
+            self.inner.publish(message).await
+        }
+        async fn subscribe(&self, email: &str) -> Result<(), NotifyError> {
+            self.inner.subscribe(email).await
+        }
+        async fn unsubscribe(&self, email: &str) -> Result<(), NotifyError> {
+            self.inner.unsubscribe(email).await
+        }
+        async fn subscriptions(&self) -> Result<Vec<Subscription>, NotifyError> {
+            self.inner.subscriptions().await
+        }
+    }
+
+    #[tokio::test]
+    async fn two_deliveries_of_one_message_make_one_set_of_variants_and_one_notice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (handler, backends, id, published) = setup(dir.path(), 60, Duration::ZERO).await;
+        let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+        // At once (SQS delivers at least once; two hosts may hold it) ...
+        let twice = delivery.clone();
+        tokio::join!(
+            handler.handle(delivery, CancellationToken::new()),
+            handler.handle(twice.clone(), CancellationToken::new())
+        );
+        // ... and once more, later.
+        handler.handle(twice, CancellationToken::new()).await;
+        assert_eq!(published.load(Ordering::SeqCst), 1, "one done notice");
+        assert_eq!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
+        assert_eq!(backends.meta.variants(id).await.unwrap().len(), 3, "one set of variants");
     }
 }

@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use super::{Event, Job, JobError};
 use crate::{
-    db::{JobState, JobStatus, MetaRepo, NewImage, VariantRow},
+    db::{Completion, JobState, JobStatus, MetaRepo, NewImage, VariantRow, same_sizes},
     imaging::{self, CpuPool},
     keys::variant_key,
     notify::Notifier,
@@ -34,6 +34,8 @@ pub enum Outcome {
     Failed,
     /// Nothing to do: the image was deleted before or while it ran.
     Skipped,
+    /// Another delivery of the same job made these variants: no notice.
+    Duplicate,
 }
 
 impl Outcome {
@@ -42,6 +44,7 @@ impl Outcome {
             Self::Done => "done",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Duplicate => "duplicate",
         }
     }
 }
@@ -94,7 +97,7 @@ impl Pipeline {
             Event::Upload => self.upload(job, shutdown).await?,
             Event::Delete => self.forget(&job.object_key).await?,
         };
-        if outcome != Outcome::Failed
+        if !matches!(outcome, Outcome::Failed | Outcome::Duplicate)
             && let Some(notice) = &job.notice
         {
             self.notify(notice).await?;
@@ -151,6 +154,9 @@ impl Pipeline {
     }
 
     async fn make_variants(&self, image_id: i64, key: &str, shutdown: &CancellationToken) -> Result<Outcome, JobError> {
+        if self.already_made(image_id).await? {
+            return Ok(Outcome::Duplicate);
+        }
         let started = Instant::now();
         let bytes = self.blobs.get(key).await?;
         telemetry::stage("fetch", started.elapsed());
@@ -183,13 +189,30 @@ impl Pipeline {
         telemetry::stage("put", started.elapsed());
 
         let started = Instant::now();
-        let kept = self.meta.complete_job(image_id, &variants).await?;
+        let completion = self.meta.complete_job(image_id, &variants).await?;
         telemetry::stage("persist", started.elapsed());
-        if !kept {
-            self.forget(key).await?;
-            return Ok(Outcome::Skipped);
+        match completion {
+            Completion::Done => Ok(Outcome::Done),
+            // The same objects, written twice with the same bytes.
+            Completion::AlreadyDone => Ok(Outcome::Duplicate),
+            Completion::Gone => {
+                self.forget(key).await?;
+                Ok(Outcome::Skipped)
+            }
         }
-        Ok(Outcome::Done)
+    }
+
+    /// Whether the job is done with the variants it would make now: a
+    /// second delivery of one message (SQS delivers at least once, and two
+    /// sources may announce one object) then does nothing.
+    async fn already_made(&self, image_id: i64) -> Result<bool, JobError> {
+        let done = self.meta.job(image_id).await?.is_some_and(|job| job.status == JobStatus::Done);
+        if !done {
+            return Ok(false);
+        }
+        let made: Vec<i64> = self.meta.variants(image_id).await?.iter().map(|v| v.size).collect();
+        let wanted: Vec<i64> = self.spec.sizes.iter().map(|&size| i64::from(size)).collect();
+        Ok(same_sizes(&made, &wanted))
     }
 
     /// Waits for pixel-budget permits, unless shutdown comes first. A job
