@@ -44,12 +44,8 @@ pub fn s3_client(sdk: &SdkConfig, settings: &AwsSettings) -> aws_sdk_s3::Client 
     aws_sdk_s3::Client::from_conf(config)
 }
 
-/// The `password` of a JSON secret, as CloudX reads its database password.
-pub async fn secret_password(sdk: &SdkConfig, secret_id: &str) -> anyhow::Result<SecretString> {
-    secret_field(sdk, secret_id, "password").await
-}
-
-/// One text field of a JSON secret in Secrets Manager.
+/// One text field of a JSON secret in Secrets Manager: `password` as
+/// CloudX reads its database password, `api_tokens` for imaged's own.
 pub async fn secret_field(sdk: &SdkConfig, secret_id: &str, field: &str) -> anyhow::Result<SecretString> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
     let value = client

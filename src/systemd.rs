@@ -16,13 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     liveness::{Liveness, Worker},
-    queue::JobQueue,
+    queue::{JobQueue, STATS_TIMEOUT},
 };
 
 /// How often the status line is refreshed when there is no watchdog.
 const STATUS_EVERY: Duration = Duration::from_secs(10);
-/// How long a refresh waits for the queue's figures.
-const QUEUE_READ_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where systemd listens for notifications and how often it wants a ping.
 #[derive(Debug, Clone, Default)]
@@ -87,7 +85,7 @@ impl Systemd {
 /// E.g. "12 jobs finished, 2 running; queue: 3 waiting, 1 in flight, 0 dead letters".
 async fn status_line(jobs: &Worker, queue: &dyn JobQueue) -> String {
     let jobs = format!("{} jobs finished, {} running", jobs.finished(), jobs.running());
-    match tokio::time::timeout(QUEUE_READ_TIMEOUT, queue.stats()).await {
+    match tokio::time::timeout(STATS_TIMEOUT, queue.stats()).await {
         Ok(Ok(q)) => {
             format!("{jobs}; queue: {} waiting, {} in flight, {} dead letters", q.depth, q.in_flight, q.dead_letters)
         }

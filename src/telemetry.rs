@@ -91,9 +91,6 @@ pub const FAMILIES: &[Family] = &[
     family(BUILD_INFO, Kind::Gauge, Unit::Count, "Always 1; the version label says which build this is."),
 ];
 
-/// How long a scrape waits for the queue's figures.
-const QUEUE_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// Histogram buckets, in seconds: from a fast HTTP call to a slow 50 MP job.
 const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
@@ -154,7 +151,7 @@ pub async fn record_scrape(queue: &dyn crate::queue::JobQueue) {
 /// Sets the queue gauges from the queue's own figures; on failure only
 /// `imaged_queue_up` changes (to 0), so stale figures are recognisable.
 async fn record_queue(queue: &dyn crate::queue::JobQueue) {
-    match tokio::time::timeout(QUEUE_READ_TIMEOUT, queue.stats()).await {
+    match tokio::time::timeout(crate::queue::STATS_TIMEOUT, queue.stats()).await {
         Ok(Ok(stats)) => {
             metrics::gauge!(QUEUE_UP).set(1.0);
             metrics::gauge!(QUEUE_DEPTH).set(stats.depth as f64);

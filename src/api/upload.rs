@@ -46,28 +46,29 @@ struct Upfile {
 
 /// Upload bytes taken from the budget, and counted in the gauge.
 struct InFlight {
-    permit: Option<OwnedSemaphorePermit>,
+    budget: Arc<Semaphore>,
+    permit: OwnedSemaphorePermit,
 }
 
 impl InFlight {
+    fn new(budget: &Arc<Semaphore>) -> Self {
+        let none = budget.clone().try_acquire_many_owned(0).expect("the upload budget is never closed");
+        Self { budget: budget.clone(), permit: none }
+    }
+
     /// Takes `n` more bytes, or refuses at once when the budget is spent.
-    fn take(&mut self, budget: &Arc<Semaphore>, n: usize) -> Result<(), ApiError> {
-        let more = u32::try_from(n).ok().and_then(|n| budget.clone().try_acquire_many_owned(n).ok());
+    fn take(&mut self, n: usize) -> Result<(), ApiError> {
+        let more = u32::try_from(n).ok().and_then(|n| self.budget.clone().try_acquire_many_owned(n).ok());
         let more = more.ok_or(ApiError::Busy("too many uploads are being received; try again"))?;
         metrics::gauge!(UPLOAD_BYTES_IN_FLIGHT).increment(n as f64);
-        match &mut self.permit {
-            Some(permit) => permit.merge(more),
-            None => self.permit = Some(more),
-        }
+        self.permit.merge(more);
         Ok(())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(permit) = &self.permit {
-            metrics::gauge!(UPLOAD_BYTES_IN_FLIGHT).decrement(permit.num_permits() as f64);
-        }
+        metrics::gauge!(UPLOAD_BYTES_IN_FLIGHT).decrement(self.permit.num_permits() as f64);
     }
 }
 
@@ -121,13 +122,13 @@ async fn read_upfile(mut payload: Multipart, limit: usize, budget: &Arc<Semaphor
         }
         let name = field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or_default().to_owned();
         let mut bytes = BytesMut::new();
-        let mut held = InFlight { permit: None };
+        let mut held = InFlight::new(budget);
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(malformed)?;
             if bytes.len() + chunk.len() > limit {
                 return Err(ApiError::TooLarge(limit));
             }
-            held.take(budget, chunk.len())?;
+            held.take(chunk.len())?;
             bytes.extend_from_slice(&chunk);
         }
         if bytes.is_empty() {

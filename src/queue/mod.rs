@@ -37,6 +37,10 @@ pub struct Delivery {
     pub sent_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// How long a report (a metrics scrape, the systemd status line) waits
+/// for [`JobQueue::stats`].
+pub const STATS_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct QueueStats {
     /// Messages ready to be received.

@@ -118,5 +118,5 @@ async fn database_password(settings: &Settings, sdk: Option<&SdkConfig>) -> anyh
         return Ok(None);
     }
     let sdk = sdk.context("database.password_secret needs the AWS SDK configuration")?;
-    Ok(Some(aws::secret_password(sdk, &db.password_secret).await?))
+    Ok(Some(aws::secret_field(sdk, &db.password_secret, "password").await?))
 }

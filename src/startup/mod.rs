@@ -79,9 +79,9 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(from_fn(api::auth_middleware))
                 // Nothing served is to be sniffed into another type (an
                 // uploaded "image" rendered as HTML).
-                .wrap(from_fn(api::auth_middleware))
                 .wrap(DefaultHeaders::new().add((X_CONTENT_TYPE_OPTIONS, "nosniff")))
                 .wrap(from_fn(api::metrics_middleware))
                 .wrap(from_fn(api::request_id_middleware))

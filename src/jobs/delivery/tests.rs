@@ -1,0 +1,242 @@
+//! The delivery handler on the embedded backends, with wrapped stores,
+//! queues and notifiers that stage the races it must survive.
+
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Instant,
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::*;
+use crate::{
+    config::Settings,
+    db::{JobStatus, NewImage},
+    jobs::message::upload_body,
+    notify::{Notifier, NotifyError, Subscription},
+    startup::{Backends, job_handler},
+    storage::{BlobMeta, BlobReader, BlobStore, StoreError},
+};
+
+/// A store that runs `before_read` ahead of every read: a delay, as a
+/// slow network would have, or a step of a test's choreography.
+struct Hooked {
+    inner: Arc<dyn BlobStore>,
+    before_read: Box<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>,
+}
+
+#[async_trait]
+impl BlobStore for Hooked {
+    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
+        self.inner.put(key, bytes, content_type).await
+    }
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        (self.before_read)().await;
+        self.inner.get(key).await
+    }
+    async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
+        self.inner.open(key).await
+    }
+    async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
+        self.inner.head(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The daemon's handler over the embedded backends, reading blobs with
+/// `read_delay`, and one image queued.
+async fn setup(
+    dir: &std::path::Path,
+    visibility_secs: u64,
+    read_delay: Duration,
+) -> (DeliveryHandler, Backends, i64, Arc<AtomicUsize>) {
+    let before_read = Box::new(move || Box::pin(tokio::time::sleep(read_delay)) as _);
+    setup_with(dir, visibility_secs, |inner| Arc::new(Hooked { inner, before_read })).await
+}
+
+/// As [`setup`], with the blob store wrapped by `wrap`.
+async fn setup_with(
+    dir: &std::path::Path,
+    visibility_secs: u64,
+    wrap: impl FnOnce(Arc<dyn BlobStore>) -> Arc<dyn BlobStore>,
+) -> (DeliveryHandler, Backends, i64, Arc<AtomicUsize>) {
+    let mut settings = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
+    settings.queue.visibility_timeout_secs = visibility_secs;
+    settings.processing.workers = 1;
+    let mut backends = Backends::build(&settings).await.unwrap();
+    let jpeg = {
+        let img = image::RgbImage::from_pixel(300, 200, image::Rgb([10, 200, 30]));
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new(&mut out).encode_image(&img).unwrap();
+        out
+    };
+    let stored = backends.blobs.put("images/x-a.jpg", Bytes::from(jpeg), "binary/octet-stream").await.unwrap();
+    let image = NewImage {
+        object_key: "images/x-a.jpg".into(),
+        object_type: stored.content_type,
+        last_modified: stored.last_modified,
+        object_size: stored.size as i64,
+    };
+    let id = backends.meta.insert_image(&image, None).await.unwrap();
+    backends.queue.send(&upload_body(&image.into_row(id), "http://h/api/image/file/1")).await.unwrap();
+    backends.blobs = wrap(backends.blobs.clone());
+    let published = Arc::new(AtomicUsize::new(0));
+    backends.notifier = Arc::new(Counting { inner: backends.notifier.clone(), published: published.clone() });
+    (job_handler(&settings, &backends, &Default::default()).unwrap(), backends, id, published)
+}
+
+#[tokio::test]
+async fn heartbeats_keep_a_long_job_hidden_until_it_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let visibility = Duration::from_secs(2);
+    let (handler, backends, id, _) = setup(dir.path(), visibility.as_secs(), Duration::from_secs(4)).await;
+    let handler = Arc::new(handler);
+    let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    let received = Instant::now();
+    let running = tokio::spawn({
+        let handler = handler.clone();
+        async move { handler.handle(delivery, CancellationToken::new()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert!(received.elapsed() > visibility);
+    assert!(handler.queue.receive(1, Duration::ZERO).await.unwrap().is_empty(), "still hidden past its timeout");
+    running.await.unwrap();
+    assert_eq!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
+    let stats = handler.queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight), (0, 0), "deleted once done");
+}
+
+#[tokio::test]
+async fn on_shutdown_an_unstarted_job_hands_its_message_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (handler, backends, id, _) = setup(dir.path(), 60, Duration::ZERO).await;
+    let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    let shutdown = CancellationToken::new();
+    shutdown.cancel();
+    handler.handle(delivery, shutdown).await;
+    let again = handler.queue.receive(1, Duration::ZERO).await.unwrap();
+    assert_eq!(again.len(), 1, "visible again at once, not after 60 s");
+    assert_eq!(again[0].receive_count, 2);
+    assert_ne!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
+}
+
+/// A queue whose heartbeats (a visibility of `visibility`) stay in
+/// flight until the message has been settled (any other visibility), or 2 s.
+struct LateHeartbeat {
+    inner: Arc<dyn JobQueue>,
+    visibility: Duration,
+    heartbeat_sent: Arc<tokio::sync::Notify>,
+    settling: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl JobQueue for LateHeartbeat {
+    async fn send(&self, body: &str) -> Result<(), QueueError> {
+        self.inner.send(body).await
+    }
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        self.inner.receive(max, wait).await
+    }
+    async fn delete(&self, receipt: &crate::queue::Receipt) -> Result<(), QueueError> {
+        self.inner.delete(receipt).await
+    }
+    async fn set_visibility(&self, receipt: &crate::queue::Receipt, timeout: Duration) -> Result<(), QueueError> {
+        if timeout != self.visibility {
+            let settled = self.inner.set_visibility(receipt, timeout).await;
+            self.settling.notify_one();
+            return settled;
+        }
+        self.heartbeat_sent.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.settling.notified()).await;
+        self.inner.set_visibility(receipt, timeout).await
+    }
+    async fn stats(&self) -> Result<crate::queue::QueueStats, QueueError> {
+        self.inner.stats().await
+    }
+    fn max_receives(&self) -> u32 {
+        self.inner.max_receives()
+    }
+}
+
+#[tokio::test]
+async fn a_heartbeat_in_flight_cannot_hide_a_released_message_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let heartbeat_sent = Arc::new(tokio::sync::Notify::new());
+    let shutdown = CancellationToken::new();
+    // Reads wait for the first heartbeat, then start the shutdown.
+    let before_read = {
+        let (heartbeat_sent, shutdown) = (heartbeat_sent.clone(), shutdown.clone());
+        Box::new(move || {
+            let (heartbeat_sent, shutdown) = (heartbeat_sent.clone(), shutdown.clone());
+            Box::pin(async move {
+                heartbeat_sent.notified().await;
+                shutdown.cancel();
+            }) as _
+        })
+    };
+    let (mut handler, _backends, _id, _) =
+        setup_with(dir.path(), 3, |inner| Arc::new(Hooked { inner, before_read })).await;
+    handler.queue = Arc::new(LateHeartbeat {
+        inner: handler.queue.clone(),
+        visibility: handler.visibility,
+        heartbeat_sent,
+        settling: tokio::sync::Notify::new(),
+    });
+    let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    // The first heartbeat goes out while the job reads; shutdown comes
+    // before admission, so the message is released with the heartbeat
+    // still in flight.
+    handler.handle(delivery, shutdown).await;
+    let again = handler.queue.receive(1, Duration::ZERO).await.unwrap();
+    assert_eq!(again.len(), 1, "the released message is visible, not hidden again by a late heartbeat");
+}
+
+/// A notifier that counts what it publishes.
+struct Counting {
+    inner: Arc<dyn Notifier>,
+    published: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Notifier for Counting {
+    async fn publish(&self, message: &str) -> Result<(), NotifyError> {
+        self.published.fetch_add(1, Ordering::SeqCst);
+        self.inner.publish(message).await
+    }
+    async fn subscribe(&self, email: &str) -> Result<(), NotifyError> {
+        self.inner.subscribe(email).await
+    }
+    async fn unsubscribe(&self, email: &str) -> Result<(), NotifyError> {
+        self.inner.unsubscribe(email).await
+    }
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, NotifyError> {
+        self.inner.subscriptions().await
+    }
+}
+
+#[tokio::test]
+async fn two_deliveries_of_one_message_make_one_set_of_variants_and_one_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (handler, backends, id, published) = setup(dir.path(), 60, Duration::ZERO).await;
+    let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    // At once (SQS delivers at least once; two hosts may hold it) ...
+    let twice = delivery.clone();
+    tokio::join!(
+        handler.handle(delivery, CancellationToken::new()),
+        handler.handle(twice.clone(), CancellationToken::new())
+    );
+    // ... and once more, later.
+    handler.handle(twice, CancellationToken::new()).await;
+    assert_eq!(published.load(Ordering::SeqCst), 1, "one done notice");
+    assert_eq!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
+    assert_eq!(backends.meta.variants(id).await.unwrap().len(), 3, "one set of variants");
+}
