@@ -6,7 +6,7 @@
 //! - `systemd`   READY/STOPPING/STATUS notifications and the watchdog
 //! - `liveness`  what each background loop is doing, for the watchdog
 //! - `telemetry` logging and every metric name
-//! - `cli`       the command line (serve, migrate, check-config, thumbnail)
+//! - `cli`       the command line (serve, migrate, check-config, thumbnail, dlq)
 //! - `api`       HTTP handlers, one file per resource; errors → status codes
 //! - `actors`    the supervisor and the queue pollers it restarts
 //! - `jobs`      queue messages, the job pipeline, retry-or-abort errors

@@ -31,6 +31,8 @@ pub const HTTP_REQUEST_SECONDS: &str = "imaged_http_request_seconds";
 pub const UPLOAD_BYTES_IN_FLIGHT: &str = "imaged_http_upload_in_flight_bytes";
 /// Poller restarts by the supervisor.
 pub const POLLER_RESTARTS_TOTAL: &str = "imaged_poller_restarts_total";
+/// What the reconciler did: requeued, gave_up, orphan_removed.
+pub const RECONCILED_TOTAL: &str = "imaged_reconciled_total";
 /// The queue as it stands, read at each scrape.
 pub const QUEUE_DEPTH: &str = "imaged_queue_depth";
 pub const QUEUE_IN_FLIGHT: &str = "imaged_queue_in_flight";
@@ -83,6 +85,12 @@ pub const FAMILIES: &[Family] = &[
     family(HTTP_REQUEST_SECONDS, Kind::Histogram, Unit::Seconds, "HTTP request latency, by route pattern."),
     family(UPLOAD_BYTES_IN_FLIGHT, Kind::Gauge, Unit::Bytes, "Upload bytes being received, all requests together."),
     family(POLLER_RESTARTS_TOTAL, Kind::Counter, Unit::Count, "Queue pollers restarted by the supervisor."),
+    family(
+        RECONCILED_TOTAL,
+        Kind::Counter,
+        Unit::Count,
+        "Stuck jobs queued again or failed, and orphans removed, by action.",
+    ),
     family(QUEUE_DEPTH, Kind::Gauge, Unit::Count, "Messages waiting in the queue."),
     family(QUEUE_IN_FLIGHT, Kind::Gauge, Unit::Count, "Messages received and not yet deleted or visible again."),
     family(QUEUE_DEAD_LETTERS, Kind::Gauge, Unit::Count, "Messages in the dead-letter queue."),

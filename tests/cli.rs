@@ -63,6 +63,38 @@ fn migrate_creates_the_database() {
     assert!(dir.path().join("state/imaged.db").is_file());
 }
 
+#[tokio::test]
+async fn dlq_lists_the_dead_letters_and_redrives_them() {
+    use imaged::queue::{EmbeddedQueue, JobQueue};
+    let dir = tempfile::tempdir().unwrap();
+    let pool = imaged::db::open_local(dir.path(), "").await.unwrap();
+    let queue = EmbeddedQueue::new(pool, std::time::Duration::from_millis(1), 1);
+    queue.send("hello, not a job").await.unwrap();
+    assert_eq!(queue.receive(1, std::time::Duration::ZERO).await.unwrap().len(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Received once of once: the next receive moves it to the dead letters.
+    assert!(queue.receive(1, std::time::Duration::ZERO).await.unwrap().is_empty());
+
+    let dlq = |args: &[&str]| {
+        let output = Command::new(BIN).env("IMAGED__DATA_DIR", dir.path()).arg("dlq").args(args).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let listed = dlq(&["list"]);
+    let letters: Vec<serde_json::Value> = listed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(letters.len(), 1, "{listed}");
+    assert_eq!(
+        (letters[0]["body"].as_str(), letters[0]["receive_count"].as_u64()),
+        (Some("hello, not a job"), Some(1))
+    );
+    assert_eq!(dlq(&["redrive"]).trim(), "1 dead letters moved back to the queue");
+    assert_eq!(dlq(&["list"]), "");
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.dead_letters), (1, 0));
+    let again = queue.receive(1, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!((again[0].body.as_str(), again[0].receive_count), ("hello, not a job", 1), "redriven as a new message");
+}
+
 #[actix_web::test]
 async fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

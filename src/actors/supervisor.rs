@@ -116,6 +116,12 @@ mod tests {
         async fn stats(&self) -> Result<QueueStats, QueueError> {
             Ok(QueueStats::default())
         }
+        async fn dead_letters(&self, _: usize) -> Result<Vec<crate::queue::DeadLetter>, QueueError> {
+            Ok(Vec::new())
+        }
+        async fn redrive(&self, _: usize) -> Result<usize, QueueError> {
+            Ok(0)
+        }
         fn max_receives(&self) -> u32 {
             5
         }

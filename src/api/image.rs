@@ -1,11 +1,13 @@
 //! `/api/image` and `/api/image/{id}`: the CloudX metadata routes.
 
+use std::collections::BTreeSet;
+
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, error::Problem};
-use crate::{db::ImageRow, jobs::message};
+use crate::{db::ImageRow, jobs::message, keys::variant_key};
 
 /// An `images` row as CloudX renders it (keys in its sorted order).
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,11 +61,32 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<Ht
         content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::ImageNotFound)?;
-    state.blobs.delete(&row.object_key).await?;
-    let variants = state.meta.delete_image(row.id).await?.ok_or(ApiError::ImageNotFound)?;
-    for variant in variants {
-        state.blobs.delete(&variant.object_key).await?;
+    if !remove(&state, &row).await? {
+        return Err(ApiError::ImageNotFound);
     }
     state.queue.send(&message::delete_body(&row)).await?;
     Ok(HttpResponse::Ok().json("Image deleted."))
+}
+
+/// Removes the row, then the original and its variants (the recorded ones,
+/// and those of every configured size, which a running job may be writing).
+/// The key is journaled first, so blobs a crash or a store outage leaves
+/// are removed by the reconciler: once the row is gone, the image is.
+/// False when there was no row.
+pub(super) async fn remove(state: &AppState, row: &ImageRow) -> Result<bool, ApiError> {
+    state.meta.journal(&row.object_key).await?;
+    let Some(variants) = state.meta.delete_image(row.id).await? else {
+        return Ok(false);
+    };
+    let recorded = variants.into_iter().map(|v| v.object_key);
+    let keys: BTreeSet<String> = recorded.chain(state.sizes.iter().map(|&s| variant_key(&row.object_key, s))).collect();
+    let mut removed = state.blobs.delete(&row.object_key).await;
+    for key in &keys {
+        removed = removed.and(state.blobs.delete(key).await);
+    }
+    match removed {
+        Ok(()) => state.meta.unjournal(&row.object_key).await?,
+        Err(err) => tracing::warn!(error = %err, "blobs of a deleted image left for the reconciler"),
+    }
+    Ok(true)
 }

@@ -34,6 +34,8 @@ pub struct AppState {
     /// Base of download links, decided at start (never from a request).
     pub public_base: String,
     pub max_upload_bytes: usize,
+    /// Variant sizes: a delete removes these even before a job records them.
+    pub sizes: Vec<u32>,
     /// Bytes of uploads being received, all requests together.
     pub upload_budget: Arc<Semaphore>,
     /// Cancelled when shutdown begins: `/readyz` then answers 503.
@@ -59,6 +61,7 @@ impl AppState {
             notifier,
             public_base,
             max_upload_bytes: settings.processing.max_upload_bytes,
+            sizes: settings.processing.sizes.clone(),
             upload_budget: Arc::new(Semaphore::new(budget)),
             draining,
             api_tokens,

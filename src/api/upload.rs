@@ -86,6 +86,9 @@ pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<Ht
         ))
     })?;
     let object_key = keys::original_key(&file.name);
+    // Journaled until its row exists: if imaged dies in between, the
+    // reconciler removes the blob.
+    state.meta.journal(&object_key).await?;
     // No content type, as CloudX uploads: S3 records its default.
     let stored = state.blobs.put(&object_key, file.bytes, DEFAULT_CONTENT_TYPE).await?;
     let image = NewImage {
@@ -98,10 +101,9 @@ pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<Ht
     let row = image.into_row(id);
     let body = message::upload_body(&row, &format!("{}/api/image/file/{id}", state.public_base));
     if let Err(err) = state.queue.send(&body).await {
-        // Without its message the image would stay pending forever: undo the
-        // upload so the client's retry starts clean.
-        let _ = state.meta.delete_image(id).await;
-        let _ = state.blobs.delete(&row.object_key).await;
+        // Undone, so the client's retry starts clean; what cannot be undone
+        // now, the reconciler finishes.
+        let _ = super::image::remove(&state, &row).await;
         return Err(err.into());
     }
     Ok(HttpResponse::Ok().json(Uploaded { id }))

@@ -1,5 +1,6 @@
-//! The command line: `imaged [--config FILE] [serve|migrate|check-config|thumbnail]`.
+//! The command line: `imaged [--config FILE] [serve|migrate|check-config|thumbnail|dlq]`.
 
+mod dlq;
 mod thumbnail;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -32,6 +33,8 @@ pub enum Command {
     CheckConfig,
     /// Make thumbnails of local files with the daemon's resize core.
     Thumbnail(thumbnail::Args),
+    /// List the dead letters, or send them back to the queue.
+    Dlq(dlq::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Thumbnail(args) => thumbnail::run(&settings, args),
+        Command::Dlq(args) => dlq::run(&settings, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,6 +40,7 @@ pub struct Settings {
     pub notify: NotifySettings,
     pub aws: AwsSettings,
     pub processing: ProcessingSettings,
+    pub reconcile: ReconcileSettings,
     pub log: LogSettings,
 }
 
@@ -166,6 +167,18 @@ pub struct ProcessingSettings {
     pub shutdown_grace_secs: u64,
     /// While jobs run, one must finish this often, or the watchdog stops.
     pub stall_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    /// Seconds between passes; 0 → no reconciler on this host.
+    pub interval_secs: u64,
+    /// A job untouched this long is queued again; a journaled original
+    /// without a row this old is removed.
+    pub stuck_after_secs: u64,
+    /// Requeues of a job that started and stalled before it is failed.
+    pub max_requeues: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -36,6 +36,9 @@ impl Settings {
             return invalid("processing.stall_secs", "must be at least 1");
         }
         self.validate_queue()?;
+        if self.reconcile.stuck_after_secs <= self.queue.visibility_timeout_secs {
+            return invalid("reconcile.stuck_after_secs", "must be more than queue.visibility_timeout_secs");
+        }
         if !["text", "json"].contains(&self.log.format.as_str()) {
             return invalid("log.format", "expected \"text\" or \"json\"");
         }

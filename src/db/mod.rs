@@ -113,7 +113,30 @@ pub trait MetaRepo: Send + Sync {
     async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError>;
     /// Number of jobs in each status.
     async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError>;
+    /// Notes that an original (and its variants) may exist without a row
+    /// until [`MetaRepo::unjournal`]: an upload about to store it, a delete
+    /// about to remove it. Inserting the image's row also clears the entry.
+    async fn journal(&self, key: &str) -> Result<(), DbError>;
+    async fn unjournal(&self, key: &str) -> Result<(), DbError>;
+    /// Keys journaled before `before`, oldest first: what a crash left.
+    async fn journaled(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<String>, DbError>;
+    /// Jobs pending or processing, not updated since `before`, oldest first.
+    async fn stuck_jobs(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<StuckJob>, DbError>;
+    /// Takes a stuck job to re-enqueue it: true if it was not updated since
+    /// `seen` (so of several hosts, one re-enqueues it). A `processing` job
+    /// counts one more requeue; a `pending` one was never started.
+    async fn requeue_job(&self, image_id: i64, seen: NaiveDateTime) -> Result<bool, DbError>;
     async fn check(&self) -> Result<(), DbError>;
+}
+
+/// A job that stopped moving, with what re-enqueueing it needs.
+#[derive(Debug, Clone)]
+pub struct StuckJob {
+    pub image: ImageRow,
+    pub status: JobStatus,
+    pub updated_at: NaiveDateTime,
+    /// Times it was re-enqueued after it had started.
+    pub requeues: u32,
 }
 
 /// What [`MetaRepo::complete_job`] did.

@@ -8,15 +8,15 @@
 use std::{future::Future, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{NaiveDateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use sqlx::{
-    Executor, MySql, MySqlPool, Row, Transaction,
+    Executor, FromRow, MySql, MySqlPool, Row, Transaction,
     mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode},
 };
 
-use super::{Completion, DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, VariantRow, same_sizes};
+use super::{Completion, DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, StuckJob, VariantRow, same_sizes};
 use crate::config::DatabaseSettings;
 
 /// `id` is `BIGINT UNSIGNED` (CloudX's `SERIAL`) and `last_modified` a
@@ -149,6 +149,10 @@ impl MysqlRepo {
             .bind(id)
             .bind(content_type)
             .bind(Utc::now().naive_utc())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM imaged_blob_journal WHERE key_hash = ?")
+            .bind(key_hash(&image.object_key))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -334,6 +338,65 @@ impl MetaRepo for MysqlRepo {
         Ok(sqlx::query_as("SELECT status, COUNT(*) FROM imaged_jobs GROUP BY status ORDER BY status")
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn journal(&self, key: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO imaged_blob_journal (key_hash, object_key, since) VALUES (?, ?, ?)
+             ON DUPLICATE KEY UPDATE since = VALUES(since)",
+        )
+        .bind(key_hash(key))
+        .bind(key)
+        .bind(Utc::now().naive_utc())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn unjournal(&self, key: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM imaged_blob_journal WHERE key_hash = ?")
+            .bind(key_hash(key))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn journaled(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT object_key FROM imaged_blob_journal WHERE since < ? ORDER BY since LIMIT ?")
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn stuck_jobs(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<StuckJob>, DbError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS}, j.status, j.updated_at, j.requeues FROM imaged_jobs j JOIN images i ON i.id = j.image_id
+             WHERE j.status IN ('pending', 'processing') AND j.updated_at < ? ORDER BY j.updated_at LIMIT ?"
+        ));
+        let rows = sqlx::query(sql).bind(before).bind(limit).fetch_all(&self.pool).await?;
+        let stuck = |row: &sqlx::mysql::MySqlRow| -> Result<StuckJob, sqlx::Error> {
+            Ok(StuckJob {
+                image: ImageRow::from_row(row)?,
+                status: JobStatus::parse(row.try_get("status")?),
+                updated_at: row.try_get("updated_at")?,
+                requeues: row.try_get("requeues")?,
+            })
+        };
+        rows.iter().map(stuck).collect::<Result<_, _>>().map_err(DbError)
+    }
+
+    async fn requeue_job(&self, image_id: i64, seen: NaiveDateTime) -> Result<bool, DbError> {
+        let taken = sqlx::query(
+            "UPDATE imaged_jobs SET updated_at = ?, requeues = requeues + (status = 'processing')
+             WHERE image_id = ? AND updated_at = ? AND status IN ('pending', 'processing')",
+        )
+        .bind(Utc::now().naive_utc())
+        .bind(image_id)
+        .bind(seen)
+        .execute(&self.pool)
+        .await?;
+        Ok(taken.rows_affected() == 1)
     }
 
     async fn check(&self) -> Result<(), DbError> {

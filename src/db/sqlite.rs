@@ -4,13 +4,13 @@
 use std::{path::Path, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{NaiveDateTime, Utc};
 use sqlx::{
-    Row, SqlitePool,
+    FromRow, Row, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{Completion, DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, VariantRow, same_sizes};
+use super::{Completion, DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, StuckJob, VariantRow, same_sizes};
 
 /// Opens (creating if needed) and migrates the local SQLite database.
 /// `url` is a `sqlite:` URL, or "" for `imaged.db` in `data_dir`.
@@ -39,6 +39,15 @@ pub async fn open_local(data_dir: &Path, url: &str) -> anyhow::Result<SqlitePool
 /// its turn under the busy timeout instead.
 pub async fn write_tx(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
     pool.begin_with("BEGIN IMMEDIATE").await
+}
+
+fn stuck_job(row: &sqlx::sqlite::SqliteRow) -> Result<StuckJob, sqlx::Error> {
+    Ok(StuckJob {
+        image: ImageRow::from_row(row)?,
+        status: JobStatus::parse(row.try_get("status")?),
+        updated_at: row.try_get("updated_at")?,
+        requeues: row.try_get("requeues")?,
+    })
 }
 
 pub struct SqliteRepo {
@@ -82,6 +91,7 @@ impl MetaRepo for SqliteRepo {
             .bind(Utc::now().naive_utc())
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM blob_journal WHERE object_key = ?").bind(&image.object_key).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -203,6 +213,50 @@ impl MetaRepo for SqliteRepo {
         Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn journal(&self, key: &str) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO blob_journal (object_key, since) VALUES (?, ?) ON CONFLICT DO UPDATE SET since = excluded.since")
+            .bind(key)
+            .bind(Utc::now().naive_utc())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn unjournal(&self, key: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM blob_journal WHERE object_key = ?").bind(key).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn journaled(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT object_key FROM blob_journal WHERE since < ? ORDER BY since LIMIT ?")
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn stuck_jobs(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<StuckJob>, DbError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS}, j.status, j.updated_at, j.requeues FROM jobs j JOIN images i ON i.id = j.image_id
+             WHERE j.status IN ('pending', 'processing') AND j.updated_at < ? ORDER BY j.updated_at LIMIT ?"
+        ));
+        let rows = sqlx::query(sql).bind(before).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(stuck_job).collect::<Result<_, _>>().map_err(DbError)
+    }
+
+    async fn requeue_job(&self, image_id: i64, seen: NaiveDateTime) -> Result<bool, DbError> {
+        let taken = sqlx::query(
+            "UPDATE jobs SET updated_at = ?, requeues = requeues + (status = 'processing')
+             WHERE image_id = ? AND updated_at = ? AND status IN ('pending', 'processing')",
+        )
+        .bind(Utc::now().naive_utc())
+        .bind(image_id)
+        .bind(seen)
+        .execute(&self.pool)
+        .await?;
+        Ok(taken.rows_affected() == 1)
     }
 
     async fn check(&self) -> Result<(), DbError> {

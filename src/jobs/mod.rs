@@ -6,8 +6,10 @@ mod error;
 mod events;
 pub mod message;
 mod pipeline;
+mod reconcile;
 
 pub use delivery::DeliveryHandler;
 pub use error::JobError;
 pub use message::{Event, Job};
 pub use pipeline::{Outcome, Pipeline, Spec};
+pub use reconcile::{Reconciler, Report};

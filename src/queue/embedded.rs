@@ -10,7 +10,7 @@ use chrono::Utc;
 use sqlx::{Row, SqlitePool};
 use tokio::sync::Notify;
 
-use super::{Delivery, JobQueue, QueueError, QueueStats, Receipt};
+use super::{DeadLetter, Delivery, JobQueue, QueueError, QueueStats, Receipt};
 
 /// How often an idle long poll looks again when no send woke it (other
 /// processes may share the database file).
@@ -160,6 +160,47 @@ impl JobQueue for EmbeddedQueue {
             dead_letters: row.get::<i64, _>("dead") as u64,
             oldest_age_secs: Some(oldest.map_or(0, |t| ((now - t).max(0) / 1000) as u64)),
         })
+    }
+
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let rows = sqlx::query("SELECT id, body, receive_count, sent_at FROM queue_dead_letters ORDER BY id LIMIT ?")
+            .bind(max as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows
+            .iter()
+            .map(|r| DeadLetter {
+                id: r.get::<i64, _>("id").to_string(),
+                body: r.get("body"),
+                receive_count: r.get::<i64, _>("receive_count") as u32,
+                sent_at: chrono::DateTime::from_timestamp_millis(r.get("sent_at")).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn redrive(&self, max: usize) -> Result<usize, QueueError> {
+        let now = now_ms();
+        let mut tx = crate::db::write_tx(&self.pool).await.map_err(unavailable)?;
+        let chosen = "SELECT id FROM queue_dead_letters ORDER BY id LIMIT ?";
+        let moved = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO queue_messages (body, sent_at, visible_at)
+             SELECT body, ?, ? FROM queue_dead_letters WHERE id IN ({chosen}) ORDER BY id"
+        )))
+        .bind(now)
+        .bind(now)
+        .bind(max as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM queue_dead_letters WHERE id IN ({chosen})")))
+            .bind(max as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        self.sent.notify_waiters();
+        Ok(moved.rows_affected() as usize)
     }
 
     fn max_receives(&self) -> u32 {

@@ -37,6 +37,16 @@ pub struct Delivery {
     pub sent_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A message in the dead letters, as `imaged dlq list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    /// The embedded queue's row id, or the SQS message id.
+    pub id: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub sent_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// How long a report (a metrics scrape, the systemd status line) waits
 /// for [`JobQueue::stats`].
 pub const STATS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -61,6 +71,12 @@ pub trait JobQueue: Send + Sync {
     /// Heartbeat (extend) or release (zero) a received message.
     async fn set_visibility(&self, receipt: &Receipt, timeout: Duration) -> Result<(), QueueError>;
     async fn stats(&self) -> Result<QueueStats, QueueError>;
+    /// Up to `max` dead letters, oldest first where the queue knows; they
+    /// stay where they are.
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError>;
+    /// Moves up to `max` dead letters back to the queue as new messages
+    /// (received 0 times); returns how many moved.
+    async fn redrive(&self, max: usize) -> Result<usize, QueueError>;
     /// Deliveries a message gets before it goes to the dead letters: the
     /// last one is where a job that keeps failing is marked `failed`.
     fn max_receives(&self) -> u32;

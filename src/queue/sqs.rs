@@ -17,13 +17,15 @@ use aws_sdk_sqs::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Delivery, JobQueue, QueueError, QueueStats, Receipt};
+use super::{DeadLetter, Delivery, JobQueue, QueueError, QueueStats, Receipt};
 
 type DeleteRequest = (String, oneshot::Sender<Result<(), QueueError>>);
 
 /// A batch delete that takes longer fails its requests (the messages come
 /// back, and their jobs, being idempotent, are redone).
 const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long listing the dead letters hides each from other readers.
+const LIST_HIDE: Duration = Duration::from_secs(30);
 
 pub struct SqsQueue {
     client: Client,
@@ -90,6 +92,30 @@ impl SqsQueue {
         let out = request.send().await.map_err(unavailable)?;
         let attrs = out.attributes().cloned().unwrap_or_default();
         Ok(names.iter().map(|n| attrs.get(n).and_then(|v| v.parse().ok()).unwrap_or(0)).collect())
+    }
+}
+
+impl SqsQueue {
+    fn dead_letter_url(&self) -> Result<&str, QueueError> {
+        self.dead_letter_url.as_deref().ok_or_else(|| {
+            QueueError::Unavailable(anyhow::anyhow!("queue {} has no dead-letter queue (no redrive policy)", self.url))
+        })
+    }
+
+    /// Up to ten dead letters, hidden for `hide` from other readers.
+    async fn receive_dead(&self, url: &str, hide: Duration) -> Result<Vec<aws_sdk_sqs::types::Message>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .visibility_timeout(hide.as_secs() as i32)
+            .message_system_attribute_names(Attr::All)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.messages.unwrap_or_default())
     }
 }
 
@@ -249,6 +275,67 @@ impl JobQueue for SqsQueue {
         };
         // SQS tells the age of the oldest message only through CloudWatch.
         Ok(QueueStats { depth: main[0], in_flight: main[1], dead_letters, oldest_age_secs: None })
+    }
+
+    /// SQS has no way to peek: the dead letters are received (hidden while
+    /// they are read, so none is listed twice), then made visible again.
+    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let url = self.dead_letter_url()?;
+        let mut listed: Vec<DeadLetter> = Vec::new();
+        let mut receipts = Vec::new();
+        while listed.len() < max {
+            let batch = self.receive_dead(url, LIST_HIDE).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for message in batch {
+                let attr =
+                    |name: Attr| message.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse::<i64>().ok());
+                receipts.extend(message.receipt_handle().map(str::to_owned));
+                listed.push(DeadLetter {
+                    id: message.message_id().unwrap_or_default().to_owned(),
+                    body: message.body().unwrap_or_default().to_owned(),
+                    // Less the receive that listed it.
+                    receive_count: attr(Attr::ApproximateReceiveCount).unwrap_or(1).saturating_sub(1) as u32,
+                    sent_at: chrono::DateTime::from_timestamp_millis(attr(Attr::SentTimestamp).unwrap_or_default())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        for receipt in receipts {
+            let release = self.client.change_message_visibility().queue_url(url).receipt_handle(receipt);
+            release.visibility_timeout(0).send().await.map_err(unavailable)?;
+        }
+        listed.sort_by_key(|letter| letter.sent_at);
+        listed.truncate(max);
+        Ok(listed)
+    }
+
+    async fn redrive(&self, max: usize) -> Result<usize, QueueError> {
+        let url = self.dead_letter_url()?;
+        let mut moved = 0;
+        while moved < max {
+            let batch = self.receive_dead(url, self.visibility).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for message in batch {
+                if moved == max {
+                    break;
+                }
+                self.send(message.body().unwrap_or_default()).await?;
+                let receipt = message.receipt_handle().unwrap_or_default();
+                self.client
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
     }
 
     fn max_receives(&self) -> u32 {

@@ -26,7 +26,7 @@ use crate::{
     aws,
     config::Settings,
     imaging::CpuPool,
-    jobs::{DeliveryHandler, Pipeline, Spec},
+    jobs::{DeliveryHandler, Pipeline, Reconciler, Spec},
     liveness::{Liveness, Worker},
     queue::JobQueue,
     systemd::Systemd,
@@ -71,11 +71,12 @@ impl Application {
         let port = local.port();
         let public_base = public_base(&settings.http.public_url, local).await;
         tracing::info!(public_base, "download links");
+        let links = public_base.clone();
         let tokens = backends::api_tokens(&settings).await?;
         if tokens.is_empty() {
             tracing::warn!("the mutating routes are open to anyone who reaches them: set http.api_tokens");
         }
-        let state = web::Data::new(AppState::new(&backends, &settings, public_base, tokens, shutdown.clone()));
+        let state = web::Data::new(AppState::new(&backends, &settings, links, tokens, shutdown.clone()));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -103,6 +104,10 @@ impl Application {
         };
         let liveness = Liveness::default();
         let progress = start_pollers(&settings, &backends, &shutdown, &jobs, &liveness)?;
+        if settings.reconcile.interval_secs > 0 {
+            let reconciler = reconciler(&settings, &backends, public_base);
+            jobs.spawn(reconciler.run(liveness.worker("reconciler"), shutdown.clone()));
+        }
         tracing::info!(port, ?metrics_port, data_dir = %settings.data_dir.display(), "imaged ready");
         Ok(Self {
             port,
@@ -222,6 +227,18 @@ pub fn job_handler(settings: &Settings, backends: &Backends, liveness: &Liveness
         max_receives: backends.queue.max_receives(),
         progress: liveness.counter("jobs", stall),
     })
+}
+
+/// The reconciler over these backends (see [`Reconciler`]).
+pub fn reconciler(settings: &Settings, backends: &Backends, public_base: String) -> Reconciler {
+    Reconciler {
+        meta: backends.meta.clone(),
+        blobs: backends.blobs.clone(),
+        queue: backends.queue.clone(),
+        public_base,
+        sizes: settings.processing.sizes.clone(),
+        settings: settings.reconcile.clone(),
+    }
 }
 
 /// The base of the download links every subscriber receives: configured,

@@ -1,6 +1,7 @@
 //! Local-directory backend. Keys map to paths under the root; a key that
-//! could escape the root is refused. Writes go to a temporary file and are
-//! renamed into place, so a reader never sees half an object.
+//! could escape the root is refused. Writes go to a file in `<root>.incoming`
+//! and are renamed into place, so a reader never sees half an object; what
+//! a crash leaves there is cleared at the next start.
 
 use std::{
     io::ErrorKind,
@@ -15,12 +16,28 @@ use super::{BlobMeta, BlobReader, BlobStore, DEFAULT_CONTENT_TYPE, StoreError};
 
 pub struct FsStore {
     root: PathBuf,
+    /// Half-written files, on the root's file system (so a rename moves them).
+    incoming: PathBuf,
 }
 
 impl FsStore {
+    /// Opens the store at `root`, clearing what an earlier process was
+    /// writing when it died. One process writes a store.
     pub async fn open(root: PathBuf) -> anyhow::Result<Self> {
         tokio::fs::create_dir_all(&root).await?;
-        Ok(Self { root })
+        let mut incoming = root.clone().into_os_string();
+        incoming.push(".incoming");
+        let incoming = PathBuf::from(incoming);
+        match tokio::fs::remove_dir_all(&incoming).await {
+            Err(err) if err.kind() != ErrorKind::NotFound => return Err(err.into()),
+            _ => tokio::fs::create_dir_all(&incoming).await?,
+        }
+        Ok(Self { root, incoming })
+    }
+
+    /// A new file to write an object into before it is renamed into place.
+    pub fn incoming_path(&self) -> PathBuf {
+        self.incoming.join(uuid::Uuid::new_v4().to_string())
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
@@ -45,7 +62,7 @@ fn io_error(key: &str, err: std::io::Error) -> StoreError {
 impl BlobStore for FsStore {
     async fn put(&self, key: &str, bytes: Bytes, _content_type: &str) -> Result<BlobMeta, StoreError> {
         let path = self.path(key)?;
-        let tmp = path.with_file_name(format!(".{}.tmp", uuid::Uuid::new_v4()));
+        let tmp = self.incoming_path();
         let write = async {
             if let Some(dir) = path.parent() {
                 tokio::fs::create_dir_all(dir).await?;
@@ -98,18 +115,14 @@ impl BlobStore for FsStore {
     }
 }
 
-fn is_temporary(name: &str) -> bool {
-    name.starts_with('.') && name.ends_with(".tmp")
-}
-
-/// Keys of the files under `dir`, leaving out half-written temporaries.
+/// Keys of the files under `dir`.
 fn walk(root: &Path, dir: &Path) -> std::io::Result<Vec<String>> {
     let mut keys = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
             keys.extend(walk(root, &path)?);
-        } else if !path.file_name().is_some_and(|n| is_temporary(&n.to_string_lossy())) {
+        } else {
             let rel = path.strip_prefix(root).map_err(std::io::Error::other)?;
             keys.push(rel.to_string_lossy().into_owned());
         }

@@ -1,0 +1,11 @@
+-- What the reconciler reads: jobs that stopped moving, and originals that
+-- may exist without a row (an upload not yet recorded, a delete not yet
+-- finished).
+ALTER TABLE jobs ADD COLUMN requeues INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_status_updated ON jobs (status, updated_at);
+
+CREATE TABLE blob_journal (
+    object_key TEXT PRIMARY KEY,
+    since TIMESTAMP NOT NULL
+);
+CREATE INDEX blob_journal_since ON blob_journal (since);

@@ -1,0 +1,46 @@
+//! `imaged dlq list|redrive`: the dead letters, read and sent back.
+
+use clap::{Args as ClapArgs, Subcommand};
+
+use crate::{config::Settings, startup::Backends};
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Print the dead letters, one JSON object per line (id, body, receive_count, sent_at).
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Move dead letters back to the queue, oldest first, to be tried again.
+    Redrive {
+        /// At most this many.
+        #[arg(long, default_value_t = usize::MAX)]
+        limit: usize,
+    },
+}
+
+pub fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let queue = Backends::build(settings).await?.queue;
+        match args.command {
+            Action::List { limit } => {
+                for letter in queue.dead_letters(limit).await? {
+                    println!("{}", serde_json::to_string(&letter)?);
+                }
+            }
+            Action::Redrive { limit } => {
+                let moved = queue.redrive(limit).await?;
+                println!("{moved} dead letters moved back to the queue");
+            }
+        }
+        Ok(())
+    })
+}

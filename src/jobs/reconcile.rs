@@ -1,0 +1,124 @@
+//! The reconciler finishes what a crash or an outage left half-done, so
+//! nothing stays `pending` or `processing`, and no original outlives its row:
+//!
+//! - a job untouched for `stuck_after` is queued again: its message was
+//!   never sent (a crash after the row was written), or went to the dead
+//!   letters when the job's failure could not be recorded (a database
+//!   outage). A job that started and stalled `max_requeues` times is failed:
+//!   it is what keeps killing imaged.
+//! - an original journaled that long ago and still without a row is removed
+//!   with its variants: an upload stored it and crashed before its row, or a
+//!   delete removed the row and crashed before the blobs.
+//!
+//! Re-enqueueing is safe because jobs are idempotent: a job that was only
+//! slow finds its variants made and is a `duplicate`. docs/design.md says
+//! why this, and not an outbox.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use super::message;
+use crate::{
+    config::ReconcileSettings,
+    db::{JobState, JobStatus, MetaRepo, StuckJob},
+    keys::variant_key,
+    liveness::{State, Worker},
+    queue::JobQueue,
+    storage::BlobStore,
+    telemetry::RECONCILED_TOTAL,
+};
+
+/// Rows looked at per kind and pass; the next pass takes the rest.
+const BATCH: u32 = 100;
+/// A pass longer than this is wedged: the watchdog stops.
+const PASS_DEADLINE: Duration = Duration::from_secs(300);
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    pub requeued: u32,
+    pub gave_up: u32,
+    pub orphans_removed: u32,
+}
+
+pub struct Reconciler {
+    pub meta: Arc<dyn MetaRepo>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub queue: Arc<dyn JobQueue>,
+    /// Base of the download links in the messages it sends.
+    pub public_base: String,
+    pub sizes: Vec<u32>,
+    pub settings: ReconcileSettings,
+}
+
+impl Reconciler {
+    /// Runs a pass every `interval_secs` until `stop`, reporting to `worker`.
+    pub async fn run(self, worker: Arc<Worker>, stop: CancellationToken) {
+        let interval = Duration::from_secs(self.settings.interval_secs);
+        loop {
+            worker.set(State::Busy, Some(PASS_DEADLINE));
+            match self.pass().await {
+                Ok(report) if report != Report::default() => tracing::info!(?report, "reconciled"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %format!("{err:#}"), "reconciling failed; trying again next pass"),
+            }
+            worker.set(State::Idle, None);
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+        worker.set(State::Stopped, None);
+    }
+
+    pub async fn pass(&self) -> anyhow::Result<Report> {
+        let mut report = Report::default();
+        let before = Utc::now().naive_utc() - Duration::from_secs(self.settings.stuck_after_secs);
+        for key in self.meta.journaled(before, BATCH).await? {
+            if self.meta.image_by_key(&key).await?.is_none() {
+                self.remove_orphan(&key).await?;
+                count("orphan_removed");
+                report.orphans_removed += 1;
+            }
+            self.meta.unjournal(&key).await?;
+        }
+        for job in self.meta.stuck_jobs(before, BATCH).await? {
+            if job.status == JobStatus::Processing && job.requeues >= self.settings.max_requeues {
+                self.give_up(&job).await?;
+                report.gave_up += 1;
+            } else if self.meta.requeue_job(job.image.id, job.updated_at).await? {
+                let link = format!("{}/api/image/file/{}", self.public_base, job.image.id);
+                self.queue.send(&message::upload_body(&job.image, &link)).await?;
+                tracing::info!(key = %job.image.object_key, status = job.status.as_str(), "stuck job queued again");
+                count("requeued");
+                report.requeued += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn remove_orphan(&self, key: &str) -> anyhow::Result<()> {
+        tracing::info!(key, "removing an original that has no row");
+        self.blobs.delete(key).await?;
+        for &size in &self.sizes {
+            self.blobs.delete(&variant_key(key, size)).await?;
+        }
+        Ok(())
+    }
+
+    async fn give_up(&self, job: &StuckJob) -> anyhow::Result<()> {
+        let reason = format!("gave up: stalled {} times after it started", job.requeues + 1);
+        tracing::warn!(key = %job.image.object_key, reason, "stuck job failed");
+        let state = JobState { status: JobStatus::Failed, error: Some(reason), content_type: None };
+        self.meta.set_job(job.image.id, &state).await?;
+        crate::telemetry::job_failed("gave_up");
+        count("gave_up");
+        Ok(())
+    }
+}
+
+fn count(action: &'static str) {
+    metrics::counter!(RECONCILED_TOTAL, "action" => action).increment(1);
+}
