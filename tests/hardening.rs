@@ -206,6 +206,13 @@ async fn uploads_beyond_the_bytes_in_flight_get_503_until_there_is_room() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // Received into the spool, not into memory.
+    let spooled = || spooled_bytes(&dir.path().join("uploads.incoming"));
+    while spooled() < 200_000 {
+        assert!(Instant::now() < deadline, "the slow upload is not in the spool ({} bytes there)", spooled());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     let refused = app.upload("b.jpg", vec![0xCD; 100_000]).await;
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "5");
@@ -222,7 +229,13 @@ async fn uploads_beyond_the_bytes_in_flight_get_503_until_there_is_room() {
         assert!(Instant::now() < deadline, "the slow upload's bytes were never given back");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(spooled(), 0, "spool files go with their requests");
     app.stop().await;
+}
+
+/// Bytes in the files of `dir`.
+fn spooled_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
 }
 
 #[actix_web::test]

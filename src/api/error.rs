@@ -115,7 +115,7 @@ pub fn problem(status: StatusCode, detail: &str) -> HttpResponse {
     })
 }
 
-fn unavailable(err: impl std::fmt::Display) -> ApiError {
+pub(super) fn unavailable(err: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %err, "backend error");
     ApiError::Unavailable
 }

@@ -13,7 +13,7 @@ mod request_id;
 mod thumbnails;
 mod upload;
 
-use std::sync::Arc;
+use std::{path::PathBuf, sync::Arc};
 
 use actix_web::web;
 use tokio::sync::Semaphore;
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub use auth::ApiTokens;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
+pub use upload::open_spool;
 
 use crate::{config::Settings, db::MetaRepo, notify::Notifier, queue::JobQueue, startup::Backends, storage::BlobStore};
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub max_upload_bytes: usize,
     /// Variant sizes: a delete removes these even before a job records them.
     pub sizes: Vec<u32>,
+    /// Where uploads are received (see [`upload::open_spool`]).
+    pub spool: PathBuf,
     /// Bytes of uploads being received, all requests together.
     pub upload_budget: Arc<Semaphore>,
     /// Cancelled when shutdown begins: `/readyz` then answers 503.
@@ -51,6 +54,7 @@ impl AppState {
         public_base: String,
         api_tokens: ApiTokens,
         draining: CancellationToken,
+        spool: PathBuf,
     ) -> Self {
         let Backends { meta, blobs, queue, notifier } = backends.clone();
         let budget = settings.http.upload_bytes_in_flight.min(Semaphore::MAX_PERMITS);
@@ -62,6 +66,7 @@ impl AppState {
             public_base,
             max_upload_bytes: settings.processing.max_upload_bytes,
             sizes: settings.processing.sizes.clone(),
+            spool,
             upload_budget: Arc::new(Semaphore::new(budget)),
             draining,
             api_tokens,

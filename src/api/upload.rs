@@ -1,13 +1,17 @@
 //! `POST /api/image`: multipart field `upfile`. The bytes decide whether
 //! it is an image, never the name or the client's content type; what is
-//! refused is not stored.
+//! refused is not stored. The file is received into a spool file, never
+//! whole into memory, and handed to the blob store from there.
 
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use std::path::{Path, PathBuf};
+
 use futures_util::StreamExt;
+use tempfile::{NamedTempFile, TempPath};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa::ToSchema;
 
@@ -37,11 +41,26 @@ pub struct Uploaded {
     id: i64,
 }
 
+/// Enough of the start of a file to tell its type.
+const SNIFF_BYTES: usize = 64;
+
 struct Upfile {
     name: String,
-    bytes: Bytes,
+    /// The spool file, removed when this is dropped (unless the store moved it).
+    path: TempPath,
+    head: Vec<u8>,
     /// Its share of `http.upload_bytes_in_flight`, held until the answer.
     _held: InFlight,
+}
+
+/// Where uploads are received, emptied of what a crash left there.
+pub async fn open_spool(data_dir: &Path) -> std::io::Result<PathBuf> {
+    let spool = data_dir.join("uploads.incoming");
+    match tokio::fs::remove_dir_all(&spool).await {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+        _ => tokio::fs::create_dir_all(&spool).await?,
+    }
+    Ok(spool)
 }
 
 /// Upload bytes taken from the budget, and counted in the gauge.
@@ -79,8 +98,8 @@ impl Drop for InFlight {
         (status = 503, description = "a backend is unavailable, or http.upload_bytes_in_flight is spent; Retry-After says when to try again", content((Problem = "application/problem+json"))),
         (status = 415, description = "not a supported image; nothing stored", content((Problem = "application/problem+json")))))]
 pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<HttpResponse, ApiError> {
-    let file = read_upfile(payload, state.max_upload_bytes, &state.upload_budget).await?;
-    let kind = imaging::sniff(&file.bytes).ok_or_else(|| {
+    let file = read_upfile(payload, &state).await?;
+    let kind = imaging::sniff(&file.head).ok_or_else(|| {
         ApiError::UnsupportedMedia(format!(
             "upfile is not a supported image (expected {SUPPORTED}); nothing was stored"
         ))
@@ -90,7 +109,7 @@ pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<Ht
     // reconciler removes the blob.
     state.meta.journal(&object_key).await?;
     // No content type, as CloudX uploads: S3 records its default.
-    let stored = state.blobs.put(&object_key, file.bytes, DEFAULT_CONTENT_TYPE).await?;
+    let stored = state.blobs.put_file(&object_key, &file.path, DEFAULT_CONTENT_TYPE).await?;
     let image = NewImage {
         object_key,
         object_type: stored.content_type,
@@ -109,7 +128,7 @@ pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<Ht
     Ok(HttpResponse::Ok().json(Uploaded { id }))
 }
 
-async fn read_upfile(mut payload: Multipart, limit: usize, budget: &Arc<Semaphore>) -> Result<Upfile, ApiError> {
+async fn read_upfile(mut payload: Multipart, state: &AppState) -> Result<Upfile, ApiError> {
     let malformed = |err: actix_multipart::MultipartError| {
         tracing::debug!(error = %err, "unreadable multipart body");
         ApiError::BadRequest(NO_UPFILE.into())
@@ -123,20 +142,31 @@ async fn read_upfile(mut payload: Multipart, limit: usize, budget: &Arc<Semaphor
             continue;
         }
         let name = field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or_default().to_owned();
-        let mut bytes = BytesMut::new();
-        let mut held = InFlight::new(budget);
+        let (file, path) = NamedTempFile::new_in(&state.spool).map_err(spool_error)?.into_parts();
+        let mut file = tokio::fs::File::from_std(file);
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        let mut held = InFlight::new(&state.upload_budget);
+        let mut size = 0;
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(malformed)?;
-            if bytes.len() + chunk.len() > limit {
-                return Err(ApiError::TooLarge(limit));
+            size += chunk.len();
+            if size > state.max_upload_bytes {
+                return Err(ApiError::TooLarge(state.max_upload_bytes));
             }
             held.take(chunk.len())?;
-            bytes.extend_from_slice(&chunk);
+            head.extend_from_slice(&chunk[..chunk.len().min(SNIFF_BYTES - head.len())]);
+            file.write_all(&chunk).await.map_err(spool_error)?;
         }
-        if bytes.is_empty() {
+        if size == 0 {
             return Err(ApiError::BadRequest("upfile is empty".into()));
         }
-        return Ok(Upfile { name, bytes: bytes.freeze(), _held: held });
+        file.flush().await.map_err(spool_error)?;
+        return Ok(Upfile { name, path, head, _held: held });
     }
     Err(ApiError::BadRequest(NO_UPFILE.into()))
+}
+
+/// A spool that cannot be written is this host's outage.
+fn spool_error(err: std::io::Error) -> ApiError {
+    super::error::unavailable(format_args!("writing the upload spool: {err}"))
 }

@@ -73,10 +73,11 @@ impl Application {
         tracing::info!(public_base, "download links");
         let links = public_base.clone();
         let tokens = backends::api_tokens(&settings).await?;
+        let spool = api::open_spool(&settings.data_dir).await?;
         if tokens.is_empty() {
             tracing::warn!("the mutating routes are open to anyone who reaches them: set http.api_tokens");
         }
-        let state = web::Data::new(AppState::new(&backends, &settings, links, tokens, shutdown.clone()));
+        let state = web::Data::new(AppState::new(&backends, &settings, links, tokens, shutdown.clone(), spool));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())

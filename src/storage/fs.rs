@@ -77,6 +77,30 @@ impl BlobStore for FsStore {
         self.head(key).await
     }
 
+    async fn put_file(&self, key: &str, file: &Path, _content_type: &str) -> Result<BlobMeta, StoreError> {
+        let path = self.path(key)?;
+        let tmp = self.incoming_path();
+        let write = async {
+            if let Some(dir) = path.parent() {
+                tokio::fs::create_dir_all(dir).await?;
+            }
+            // Moved when on the same file system, else copied in first.
+            if let Err(err) = tokio::fs::rename(file, &path).await {
+                if err.kind() != ErrorKind::CrossesDevices {
+                    return Err(err);
+                }
+                tokio::fs::copy(file, &tmp).await?;
+                tokio::fs::rename(&tmp, &path).await?;
+            }
+            Ok(())
+        };
+        if let Err(err) = write.await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(io_error(key, err));
+        }
+        self.head(key).await
+    }
+
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         let path = self.path(key)?;
         tokio::fs::read(path).await.map(Bytes::from).map_err(|e| io_error(key, e))

@@ -4,7 +4,7 @@
 mod fs;
 mod s3;
 
-use std::pin::Pin;
+use std::{path::Path, pin::Pin};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -49,6 +49,10 @@ pub struct BlobReader {
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError>;
+    /// Stores the contents of the file at `path` without reading it whole
+    /// into memory; the store may move the file (the caller removes it if
+    /// it is still there).
+    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<BlobMeta, StoreError>;
     /// The whole object (the pipeline decodes it from memory).
     async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
     /// The object as a stream, with its metadata.

@@ -3,12 +3,14 @@
 //! object after the put — its content type, size and last-modified time —
 //! is what the `images` row records, as CloudX does.
 
+use std::path::Path;
+
 use async_trait::async_trait;
 use aws_sdk_s3::{
     Client,
     config::http::HttpResponse,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
-    primitives::ByteStream as S3Body,
+    primitives::{ByteStream as S3Body, Length},
     types::{CompletedMultipartUpload, CompletedPart},
 };
 use bytes::Bytes;
@@ -32,7 +34,20 @@ impl S3Store {
         Self { client, bucket: bucket.to_owned() }
     }
 
-    async fn put_multipart(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), StoreError> {
+    /// One PUT, or a multipart upload above [`MULTIPART_THRESHOLD`]; then
+    /// what S3 records of the object.
+    async fn put_body(&self, key: &str, body: Source<'_>, content_type: &str) -> Result<BlobMeta, StoreError> {
+        if body.len() > MULTIPART_THRESHOLD as u64 {
+            self.put_multipart(key, &body, content_type).await?;
+        } else {
+            let whole = body.part(key, 0, body.len()).await?;
+            let put = self.client.put_object().bucket(&self.bucket).key(key).content_type(content_type);
+            put.body(whole).send().await.map_err(|e| classify(key, e))?;
+        }
+        self.head(key).await
+    }
+
+    async fn put_multipart(&self, key: &str, body: &Source<'_>, content_type: &str) -> Result<(), StoreError> {
         let created = self
             .client
             .create_multipart_upload()
@@ -43,7 +58,7 @@ impl S3Store {
             .await
             .map_err(|e| classify(key, e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
-        let result = self.upload_parts(key, &upload_id, bytes).await;
+        let result = self.upload_parts(key, &upload_id, body).await;
         let completed = match result {
             Ok(parts) => self
                 .client
@@ -68,13 +83,15 @@ impl S3Store {
         completed
     }
 
-    async fn upload_parts(&self, key: &str, upload_id: &str, bytes: Bytes) -> Result<Vec<CompletedPart>, StoreError> {
-        let chunks: Vec<(i32, Bytes)> = (0..bytes.len())
-            .step_by(PART_SIZE)
-            .zip(1..)
-            .map(|(start, number)| (number, bytes.slice(start..(start + PART_SIZE).min(bytes.len()))))
-            .collect();
-        let uploads = chunks.into_iter().map(|(number, chunk)| async move {
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        body: &Source<'_>,
+    ) -> Result<Vec<CompletedPart>, StoreError> {
+        let part_size = PART_SIZE as u64;
+        let uploads = (0..body.len()).step_by(PART_SIZE).zip(1..).map(|(start, number)| async move {
+            let chunk = body.part(key, start, part_size.min(body.len() - start)).await?;
             let part = self
                 .client
                 .upload_part()
@@ -82,7 +99,7 @@ impl S3Store {
                 .key(key)
                 .upload_id(upload_id)
                 .part_number(number)
-                .body(S3Body::from(chunk))
+                .body(chunk)
                 .send()
                 .await
                 .map_err(|e| classify(key, e))?;
@@ -92,6 +109,35 @@ impl S3Store {
             stream::iter(uploads).buffer_unordered(PARTS_IN_FLIGHT).try_collect().await?;
         parts.sort_by_key(|p| p.part_number);
         Ok(parts)
+    }
+}
+
+/// What an object is put from: bytes in memory, or a file read a part at
+/// a time (never whole).
+enum Source<'a> {
+    Memory(Bytes),
+    File { path: &'a Path, len: u64 },
+}
+
+impl Source<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Self::Memory(bytes) => bytes.len() as u64,
+            Self::File { len, .. } => *len,
+        }
+    }
+
+    async fn part(&self, key: &str, start: u64, len: u64) -> Result<S3Body, StoreError> {
+        match self {
+            Self::Memory(bytes) => Ok(S3Body::from(bytes.slice(start as usize..(start + len) as usize))),
+            Self::File { path, .. } => S3Body::read_from()
+                .path(path)
+                .offset(start)
+                .length(Length::Exact(len))
+                .build()
+                .await
+                .map_err(|e| StoreError::Unavailable { key: key.to_owned(), source: e.into() }),
+        }
     }
 }
 
@@ -129,13 +175,15 @@ fn blob_meta(
 #[async_trait]
 impl BlobStore for S3Store {
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
-        if bytes.len() > MULTIPART_THRESHOLD {
-            self.put_multipart(key, bytes, content_type).await?;
-        } else {
-            let put = self.client.put_object().bucket(&self.bucket).key(key).content_type(content_type);
-            put.body(S3Body::from(bytes)).send().await.map_err(|e| classify(key, e))?;
-        }
-        self.head(key).await
+        self.put_body(key, Source::Memory(bytes), content_type).await
+    }
+
+    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<BlobMeta, StoreError> {
+        let len = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| StoreError::Unavailable { key: key.to_owned(), source: e.into() })?
+            .len();
+        self.put_body(key, Source::File { path, len }, content_type).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {

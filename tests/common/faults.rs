@@ -84,6 +84,10 @@ impl BlobStore for FaultyStore {
         self.fault(key)?;
         self.inner.put(key, bytes, content_type).await
     }
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<BlobMeta, StoreError> {
+        self.fault(key)?;
+        self.inner.put_file(key, path, content_type).await
+    }
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         if self.holding.load(Ordering::SeqCst) {
             self.wait_at_gate().await;

@@ -31,6 +31,9 @@ impl BlobStore for Hooked {
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
         self.inner.put(key, bytes, content_type).await
     }
+    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<BlobMeta, StoreError> {
+        self.inner.put_file(key, path, content_type).await
+    }
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         (self.before_read)().await;
         self.inner.get(key).await
