@@ -18,8 +18,71 @@ fn var(name: &str) -> String {
         .unwrap_or_else(|_| panic!("{name} is not set: run the tests with scripts/test, which starts moto and MariaDB"))
 }
 
+/// Where moto and MariaDB answer.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub moto_url: String,
+    /// The admin URL (no database).
+    pub mysql_url: String,
+}
+
+impl Services {
+    /// The set `scripts/services` started for the whole suite.
+    pub fn shared() -> Self {
+        Self { moto_url: var("IMAGED_TEST_MOTO_URL"), mysql_url: var("IMAGED_TEST_MYSQL_URL") }
+    }
+
+    pub fn aws_settings(&self) -> AwsSettings {
+        AwsSettings { region: "us-east-1".into(), endpoint_url: self.moto_url.clone() }
+    }
+}
+
+/// A set of its own, for a test that stops them: `scripts/services start`
+/// in a directory of its own, stopped when dropped.
+pub struct PrivateServices {
+    pub dir: std::path::PathBuf,
+    pub services: Services,
+}
+
+impl PrivateServices {
+    pub fn start(dir: &std::path::Path) -> Self {
+        let out = services_script(&["start", &dir.to_string_lossy()]);
+        let env = std::fs::read_to_string(out.trim()).expect("scripts/services writes an env file");
+        let value = |name: &str| {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("{name} missing from {out}"))
+                .to_owned()
+        };
+        let services = Services { moto_url: value("IMAGED_TEST_MOTO_URL"), mysql_url: value("IMAGED_TEST_MYSQL_URL") };
+        Self { dir: dir.to_owned(), services }
+    }
+
+    pub fn stop_mariadb(&self) {
+        services_script(&["stop-mariadb", &self.dir.to_string_lossy()]);
+    }
+
+    pub fn start_mariadb(&self) {
+        services_script(&["start-mariadb", &self.dir.to_string_lossy()]);
+    }
+}
+
+impl Drop for PrivateServices {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(SERVICES).args(["stop", &self.dir.to_string_lossy()]).status();
+    }
+}
+
+const SERVICES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/services");
+
+fn services_script(args: &[&str]) -> String {
+    let out = std::process::Command::new(SERVICES).args(args).output().expect("run scripts/services");
+    assert!(out.status.success(), "scripts/services {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 pub fn aws_settings() -> AwsSettings {
-    AwsSettings { region: "us-east-1".into(), endpoint_url: var("IMAGED_TEST_MOTO_URL") }
+    Services::shared().aws_settings()
 }
 
 pub async fn sdk() -> SdkConfig {
@@ -33,6 +96,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// One test's bucket, queue (with its DLQ), topic and database.
 pub struct Fixture {
+    pub services: Services,
     pub sdk: SdkConfig,
     pub bucket: String,
     pub queue_url: String,
@@ -47,9 +111,13 @@ impl Fixture {
     }
 
     pub async fn with_max_receives(max_receive_count: u32) -> Self {
-        let sdk = sdk().await;
+        Self::on(Services::shared(), max_receive_count).await
+    }
+
+    pub async fn on(services: Services, max_receive_count: u32) -> Self {
+        let sdk = imaged::aws::sdk_config(&services.aws_settings()).await;
         let name = unique("imaged");
-        let s3 = imaged::aws::s3_client(&sdk, &aws_settings());
+        let s3 = imaged::aws::s3_client(&sdk, &services.aws_settings());
         s3.create_bucket().bucket(&name).send().await.expect("create bucket");
         let (queue_url, dead_letter_url) = create_queue(&sdk, &name, max_receive_count).await;
         let sns = aws_sdk_sns::Client::new(&sdk);
@@ -59,14 +127,15 @@ impl Fixture {
             queue_url,
             dead_letter_url,
             topic_arn: topic.topic_arn().unwrap().to_owned(),
-            database_url: create_database(&name).await,
+            database_url: create_database_on(&services.mysql_url, &name).await,
             sdk,
+            services,
         }
     }
 
     /// Points `settings` at this fixture's resources.
     pub fn apply(&self, s: &mut Settings) {
-        s.aws = aws_settings();
+        s.aws = self.services.aws_settings();
         s.storage.backend = StorageBackend::S3;
         s.storage.bucket = self.bucket.clone();
         s.queue.backend = QueueBackend::Sqs;
@@ -77,7 +146,7 @@ impl Fixture {
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        imaged::aws::s3_client(&self.sdk, &aws_settings())
+        imaged::aws::s3_client(&self.sdk, &self.services.aws_settings())
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
@@ -123,16 +192,14 @@ pub async fn create_queue(sdk: &SdkConfig, name: &str, max_receive_count: u32) -
     (queue.queue_url().unwrap().to_owned(), dlq_url)
 }
 
-/// The admin URL of the test MariaDB (no database).
-pub fn mysql_admin_url() -> String {
-    var("IMAGED_TEST_MYSQL_URL")
+/// A fresh, empty database on the shared MariaDB; returns its URL for the admin user.
+pub async fn create_database(name: &str) -> String {
+    create_database_on(&Services::shared().mysql_url, name).await
 }
 
-/// A fresh, empty database; returns its URL for the admin user.
-pub async fn create_database(name: &str) -> String {
+async fn create_database_on(admin: &str, name: &str) -> String {
     let db = name.replace('-', "_");
-    let admin = mysql_admin_url();
-    let mut conn = MySqlConnection::connect(&admin).await.expect("connect to the test MariaDB");
+    let mut conn = MySqlConnection::connect(admin).await.expect("connect to the test MariaDB");
     let sql = sqlx::AssertSqlSafe(format!("CREATE DATABASE `{db}`"));
     sqlx::query(sql).execute(&mut conn).await.expect("create database");
     format!("{admin}/{db}")
