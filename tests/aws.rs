@@ -10,7 +10,6 @@ use std::time::Duration;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, Event, NotificationConfiguration, QueueConfiguration, VersioningConfiguration,
 };
-use aws_sdk_sqs::types::QueueAttributeName;
 use common::{
     Daemon,
     aws::{Fixture, create_database, unique},
@@ -43,24 +42,12 @@ where
     panic!("{what}: not within 60 s");
 }
 
-async fn queue_arn(fixture: &Fixture, url: &str) -> String {
-    let attrs = fixture
-        .sqs()
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    attrs.attributes().unwrap()[&QueueAttributeName::QueueArn].clone()
-}
-
 #[actix_web::test]
 async fn objects_put_straight_into_s3_get_a_row_and_thumbnails_and_leave_with_them() {
     let dir = tempfile::tempdir().unwrap();
     let (fixture, s) = fixture_settings(dir.path()).await;
     let notify = QueueConfiguration::builder()
-        .queue_arn(queue_arn(&fixture, &fixture.queue_url).await)
+        .queue_arn(fixture.queue_arn(&fixture.queue_url).await)
         .events(Event::S3ObjectCreated)
         .events(Event::S3ObjectRemoved)
         .build()
@@ -111,18 +98,7 @@ async fn objects_put_straight_into_s3_get_a_row_and_thumbnails_and_leave_with_th
 async fn a_cloudx_body_sent_by_hand_is_processed_and_published() {
     let dir = tempfile::tempdir().unwrap();
     let (fixture, s) = fixture_settings(dir.path()).await;
-    // An SQS queue subscribed to the topic stands in for the e-mail inbox.
-    let inbox = fixture.sqs().create_queue().queue_name(unique("inbox")).send().await.unwrap();
-    let inbox_url = inbox.queue_url().unwrap().to_owned();
-    aws_sdk_sns::Client::new(&fixture.sdk)
-        .subscribe()
-        .topic_arn(&fixture.topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn(&fixture, &inbox_url).await)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .unwrap();
+    let inbox_url = fixture.inbox().await;
     let key = "images/5a8ef527-2608-4275-8e33-ed8f1f11647b-t1.jpg";
     let bytes = jpeg(640, 480);
     fixture.s3().put_object().bucket(&fixture.bucket).key(key).body(bytes.clone().into()).send().await.unwrap();

@@ -122,24 +122,9 @@ async fn kill_9_amid_50_uploads_then_a_restart_leaves_everything_done_and_consis
     assert_eq!(accepted.len(), UPLOADS, "every upload was accepted after the restart");
 
     let deadline = Instant::now() + Duration::from_secs(300);
-    for id in accepted.values() {
-        loop {
-            let doc: Value = client
-                .get(second.url(&format!("/api/image/{id}/thumbnails")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if doc["status"] == "done" {
-                assert_eq!(doc["thumbnails"].as_array().unwrap().len(), SIZES.len(), "{doc}");
-                break;
-            }
-            assert_ne!(doc["status"], "failed", "{doc}");
-            assert!(Instant::now() < deadline, "image {id} is {}:\n{}", doc["status"], second.log_tail());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    for &id in accepted.values() {
+        let doc = second.done(id, deadline).await;
+        assert_eq!(doc["thumbnails"].as_array().unwrap().len(), SIZES.len(), "{doc}");
     }
 
     // Uploads cut short may have left a row (which then also ends done) or
@@ -151,15 +136,7 @@ async fn kill_9_amid_50_uploads_then_a_restart_leaves_everything_done_and_consis
         extra.extend(files(&dir.path().join("blobs.incoming")));
         if (extra.is_empty() && missing.is_empty()) || Instant::now() > deadline {
             for row in &rows {
-                let id = row["id"].as_i64().unwrap();
-                let doc: Value = client
-                    .get(second.url(&format!("/api/image/{id}/thumbnails")))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let doc = second.thumbnails(row["id"].as_i64().unwrap()).await;
                 assert_eq!(doc["status"], "done", "every row ends done: {doc}");
             }
             break (extra, missing);

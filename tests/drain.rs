@@ -68,23 +68,8 @@ async fn sigterm_amid_100_jobs_then_a_restart_finishes_each_once() {
 
     let mut second = Daemon::start(dir.path(), &[]);
     let deadline = Instant::now() + Duration::from_secs(300);
-    for id in &ids {
-        loop {
-            let doc: Value = client
-                .get(second.url(&format!("/api/image/{id}/thumbnails")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if doc["status"] == "done" {
-                break;
-            }
-            assert_ne!(doc["status"], "failed", "{doc}");
-            assert!(Instant::now() < deadline, "image {id} is {}:\n{}", doc["status"], second.log_tail());
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    for &id in &ids {
+        second.done(id, deadline).await;
     }
     let status = second.stop();
     assert!(status.success(), "{status}\n{}", second.log_tail());

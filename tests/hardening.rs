@@ -12,7 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Daemon, api_only, faults::FaultyStore, jpeg, settings, spawn, spawn_on};
+use common::{
+    Daemon, api_only,
+    faults::{FaultyStore, FlakyNotifier},
+    jpeg, settings, spawn, spawn_on,
+};
 use imaged::startup::Backends;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
@@ -268,5 +272,29 @@ async fn with_api_tokens_only_their_holders_change_anything() {
     let deleted =
         app.client.delete(app.url(&format!("/api/image/{id}"))).bearer_auth("s3cret-one").send().await.unwrap();
     assert_eq!(deleted.status(), 200);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_notice_that_could_not_be_sent_goes_out_on_the_next_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path()).await;
+    let mut backends = Backends::build(&settings).await.unwrap();
+    let notifier = FlakyNotifier::new(1);
+    backends.notifier = notifier.clone();
+    let app = spawn_on(settings, backends).await;
+    let id = app.upload_ok("noticed.jpg", jpeg(320, 240)).await;
+    assert_eq!(app.finished(id).await["status"], "done");
+    // The job was done when the publish failed; its message comes back
+    // after a 2 s backoff, and that delivery sends the notice.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while notifier.published.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the notice was never sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.drained().await;
+    let published = notifier.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert!(published[0].contains("-noticed.jpg\n"), "{published:?}");
     app.stop().await;
 }

@@ -200,3 +200,37 @@ async fn an_object_announced_four_times_at_once_gets_one_row_and_one_set_of_vari
     assert_eq!(app.blob_keys().await.len(), 4, "the original and three thumbnails");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn two_pollers_handed_the_same_message_at_once_make_one_set_of_variants_and_one_notice() {
+    use imaged::{db::JobStatus, liveness::Liveness, startup};
+    use tokio_util::sync::CancellationToken;
+
+    let dir = tempfile::tempdir().unwrap();
+    let settings = api_only(dir.path()).await;
+    let mut backends = startup::Backends::build(&settings).await.unwrap();
+    let notifier = common::faults::FlakyNotifier::new(0);
+    backends.notifier = notifier.clone();
+    let app = common::spawn_on(settings.clone(), backends.clone()).await;
+    let id = app.upload_ok("twice.jpg", jpeg(1200, 900)).await;
+    let (first, second) = (
+        startup::job_handler(&settings, &backends, &Liveness::default()).unwrap(),
+        startup::job_handler(&settings, &backends, &Liveness::default()).unwrap(),
+    );
+    let delivery = backends.queue.receive(1, Duration::from_secs(5)).await.unwrap().remove(0);
+    // Two hosts hold the same delivery (SQS delivers at least once) ...
+    tokio::join!(
+        first.handle(delivery.clone(), CancellationToken::new()),
+        second.handle(delivery.clone(), CancellationToken::new())
+    );
+    // ... and it comes once more, later.
+    first.handle(delivery, CancellationToken::new()).await;
+
+    assert_eq!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
+    assert_eq!(backends.meta.variants(id).await.unwrap().len(), 3, "one set of variants");
+    let published = notifier.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1, "one done notice: {published:?}");
+    let thumbnails = app.blob_keys().await.into_iter().filter(|k| k.starts_with("thumbnails/")).count();
+    assert_eq!(thumbnails, 3, "each variant stored once");
+    app.stop().await;
+}

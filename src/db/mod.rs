@@ -113,6 +113,12 @@ pub trait MetaRepo: Send + Sync {
     async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError>;
     /// Number of jobs in each status.
     async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError>;
+    /// Takes the sending of the upload's notice: true for the one delivery
+    /// that is to send it (none has, or one gave it back). Never for a job
+    /// that is not done.
+    async fn claim_notice(&self, image_id: i64) -> Result<bool, DbError>;
+    /// Gives a claimed notice back, when it could not be sent.
+    async fn release_notice(&self, image_id: i64) -> Result<(), DbError>;
     /// Notes that an original (and its variants) may exist without a row
     /// until [`MetaRepo::unjournal`]: an upload about to store it, a delete
     /// about to remove it. Inserting the image's row also clears the entry.

@@ -340,6 +340,24 @@ impl MetaRepo for MysqlRepo {
             .await?)
     }
 
+    async fn claim_notice(&self, image_id: i64) -> Result<bool, DbError> {
+        let claimed = sqlx::query(
+            "UPDATE imaged_jobs SET notified = TRUE WHERE image_id = ? AND status = 'done' AND NOT notified",
+        )
+        .bind(image_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    async fn release_notice(&self, image_id: i64) -> Result<(), DbError> {
+        sqlx::query("UPDATE imaged_jobs SET notified = FALSE WHERE image_id = ?")
+            .bind(image_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn journal(&self, key: &str) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO imaged_blob_journal (key_hash, object_key, since) VALUES (?, ?, ?)

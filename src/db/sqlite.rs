@@ -215,6 +215,20 @@ impl MetaRepo for SqliteRepo {
             .await?)
     }
 
+    async fn claim_notice(&self, image_id: i64) -> Result<bool, DbError> {
+        let claimed =
+            sqlx::query("UPDATE jobs SET notified = TRUE WHERE image_id = ? AND status = 'done' AND NOT notified")
+                .bind(image_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    async fn release_notice(&self, image_id: i64) -> Result<(), DbError> {
+        sqlx::query("UPDATE jobs SET notified = FALSE WHERE image_id = ?").bind(image_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn journal(&self, key: &str) -> Result<(), DbError> {
         sqlx::query("INSERT INTO blob_journal (object_key, since) VALUES (?, ?) ON CONFLICT DO UPDATE SET since = excluded.since")
             .bind(key)

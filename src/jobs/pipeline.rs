@@ -95,13 +95,12 @@ impl Pipeline {
     pub async fn run(&self, job: &Job, shutdown: &CancellationToken) -> Result<Outcome, JobError> {
         let outcome = match job.event {
             Event::Upload => self.upload(job, shutdown).await?,
-            Event::Delete => self.forget(&job.object_key).await?,
+            Event::Delete => {
+                let outcome = self.forget(&job.object_key).await?;
+                self.notify_all(job).await?;
+                outcome
+            }
         };
-        if !matches!(outcome, Outcome::Failed | Outcome::Duplicate)
-            && let Some(notice) = &job.notice
-        {
-            self.notify(notice).await?;
-        }
         tracing::info!(outcome = outcome.label(), "job finished");
         Ok(outcome)
     }
@@ -123,14 +122,43 @@ impl Pipeline {
 
     async fn upload(&self, job: &Job, shutdown: &CancellationToken) -> Result<Outcome, JobError> {
         let Some(image_id) = self.resolve_image(&job.object_key).await? else {
+            self.notify_all(job).await?;
             return Ok(Outcome::Skipped);
         };
-        match self.make_variants(image_id, &job.object_key, shutdown).await {
+        let outcome = match self.make_variants(image_id, &job.object_key, shutdown).await {
             Err(JobError::Abort { cause, reason }) => {
                 self.fail(job, cause, &reason).await?;
-                Ok(Outcome::Failed)
+                return Ok(Outcome::Failed);
             }
-            other => other,
+            other => other?,
+        };
+        match outcome {
+            Outcome::Done | Outcome::Duplicate => self.notify_once(job, image_id).await?,
+            _ => self.notify_all(job).await?,
+        }
+        Ok(outcome)
+    }
+
+    /// The notice of a job done: sent by the one delivery that claims it,
+    /// and given back if it cannot be sent, so the next delivery sends it.
+    async fn notify_once(&self, job: &Job, image_id: i64) -> Result<(), JobError> {
+        let Some(notice) = &job.notice else { return Ok(()) };
+        if !self.meta.claim_notice(image_id).await? {
+            return Ok(());
+        }
+        if let Err(err) = self.notify(notice).await {
+            self.meta.release_notice(image_id).await?;
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// The notice of a job with no image to track it by (a delete, or an
+    /// upload whose object is gone): CloudX sends one whatever became of it.
+    async fn notify_all(&self, job: &Job) -> Result<(), JobError> {
+        match &job.notice {
+            Some(notice) => self.notify(notice).await,
+            None => Ok(()),
         }
     }
 

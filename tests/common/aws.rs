@@ -153,6 +153,52 @@ impl Fixture {
         aws_sdk_sqs::Client::new(&self.sdk)
     }
 
+    pub async fn queue_arn(&self, url: &str) -> String {
+        let attrs = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        attrs.attributes().unwrap()[&QueueAttributeName::QueueArn].clone()
+    }
+
+    /// An SQS queue subscribed to the topic, standing in for an e-mail
+    /// inbox: every notice lands there as it was published.
+    pub async fn inbox(&self) -> String {
+        let inbox = self.sqs().create_queue().queue_name(unique("inbox")).send().await.unwrap();
+        let url = inbox.queue_url().unwrap().to_owned();
+        aws_sdk_sns::Client::new(&self.sdk)
+            .subscribe()
+            .topic_arn(&self.topic_arn)
+            .protocol("sqs")
+            .endpoint(self.queue_arn(&url).await)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .unwrap();
+        url
+    }
+
+    /// Takes every message off a queue.
+    pub async fn drain(&self, queue_url: &str) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let out = self.sqs().receive_message().queue_url(queue_url).max_number_of_messages(10).send().await;
+            let messages = out.expect("receive").messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for message in messages {
+                bodies.extend(message.body().map(str::to_owned));
+                let receipt = message.receipt_handle().unwrap_or_default();
+                self.sqs().delete_message().queue_url(queue_url).receipt_handle(receipt).send().await.unwrap();
+            }
+        }
+    }
+
     /// Messages now visible on a queue (without hiding them for long).
     pub async fn peek(&self, queue_url: &str) -> Vec<String> {
         let out = self

@@ -1,5 +1,5 @@
-//! A fault-injection seam: a blob store that fails, or holds its reads,
-//! on demand, around a real one.
+//! Fault-injection seams: a blob store that fails, or holds its reads, on
+//! demand, around a real one; a notifier that fails its first publishes.
 
 use std::sync::{
     Arc,
@@ -8,7 +8,10 @@ use std::sync::{
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use imaged::storage::{BlobMeta, BlobReader, BlobStore, StoreError};
+use imaged::{
+    notify::{Notifier, NotifyError, Subscription},
+    storage::{BlobMeta, BlobReader, BlobStore, StoreError},
+};
 use tokio::sync::Semaphore;
 
 /// What a failing store says: the kind of internals no client may see.
@@ -114,5 +117,38 @@ impl BlobStore for FaultyStore {
     async fn check(&self) -> Result<(), StoreError> {
         self.fault("")?;
         self.inner.check().await
+    }
+}
+
+/// A notifier that records what it publishes, and fails its first
+/// `failures` publishes, as SNS during an outage.
+pub struct FlakyNotifier {
+    failures: AtomicUsize,
+    pub published: std::sync::Mutex<Vec<String>>,
+}
+
+impl FlakyNotifier {
+    pub fn new(failures: usize) -> Arc<Self> {
+        Arc::new(Self { failures: failures.into(), published: Default::default() })
+    }
+}
+
+#[async_trait]
+impl Notifier for FlakyNotifier {
+    async fn publish(&self, message: &str) -> Result<(), NotifyError> {
+        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Err(NotifyError::Unavailable(anyhow::anyhow!("topic unreachable")));
+        }
+        self.published.lock().unwrap().push(message.to_owned());
+        Ok(())
+    }
+    async fn subscribe(&self, _: &str) -> Result<(), NotifyError> {
+        Ok(())
+    }
+    async fn unsubscribe(&self, _: &str) -> Result<(), NotifyError> {
+        Ok(())
+    }
+    async fn subscriptions(&self) -> Result<Vec<Subscription>, NotifyError> {
+        Ok(Vec::new())
     }
 }

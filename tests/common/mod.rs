@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod faults;
+pub mod proxy;
 
 use std::{path::Path, time::Duration};
 
@@ -234,6 +235,26 @@ impl Daemon {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The thumbnails document of image `id`.
+    pub async fn thumbnails(&self, id: i64) -> Value {
+        let response = reqwest::get(self.url(&format!("/api/image/{id}/thumbnails"))).await.unwrap();
+        response.json().await.unwrap()
+    }
+
+    /// Polls image `id` until it is `done`; `failed`, or still not done at
+    /// `deadline`, fails the test.
+    pub async fn done(&self, id: i64, deadline: std::time::Instant) -> Value {
+        loop {
+            let doc = self.thumbnails(id).await;
+            if doc["status"] == "done" {
+                return doc;
+            }
+            assert_ne!(doc["status"], "failed", "{doc}");
+            assert!(std::time::Instant::now() < deadline, "image {id} is {}:\n{}", doc["status"], self.log_tail());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Its whole log so far.
