@@ -21,6 +21,9 @@ pub struct Decoded {
     pub orientation: Orientation,
 }
 
+/// Decoder buffers even the smallest image may need.
+const MIN_ALLOC: u64 = 16 << 20;
+
 pub fn decode(bytes: &[u8], plan: &Plan) -> Result<Decoded, ImagingError> {
     match &plan.header {
         Some(header) => {
@@ -35,15 +38,24 @@ pub fn decode(bytes: &[u8], plan: &Plan) -> Result<Decoded, ImagingError> {
             let extent = (extent.0.min(f64::from(samples.width)), extent.1.min(f64::from(samples.height)));
             Ok(Decoded { pixels: color::to_srgb(samples, header.icc.as_deref()), extent, orientation })
         }
-        None => other(bytes, plan.probe.kind),
+        None => other(bytes, plan.probe.kind, plan.memory),
     }
 }
 
-fn other(bytes: &[u8], kind: Kind) -> Result<Decoded, ImagingError> {
-    let corrupt = |e: image::ImageError| ImagingError::Corrupt(e.to_string());
+/// The formats the `image` crate decodes. What they may allocate is held
+/// to what the plan predicted from the header (and admitted to the pixel
+/// budget): a GIF whose frame is far larger than its declared screen is
+/// refused, not decoded into gigabytes.
+fn other(bytes: &[u8], kind: Kind, planned: u64) -> Result<Decoded, ImagingError> {
+    let corrupt = |e: image::ImageError| match e {
+        image::ImageError::Limits(_) => {
+            ImagingError::Corrupt("decoding it would take more memory than its header declares".into())
+        }
+        e => ImagingError::Corrupt(e.to_string()),
+    };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
     let mut limits = Limits::default();
-    limits.max_alloc = Some(4 << 30);
+    limits.max_alloc = Some(planned.max(MIN_ALLOC));
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
@@ -59,4 +71,22 @@ fn other(bytes: &[u8], kind: Kind) -> Result<Decoded, ImagingError> {
     let samples = Samples { width, height, channels, data, inverted: false };
     let extent = (f64::from(width), f64::from(height));
     Ok(Decoded { pixels: color::to_srgb(samples, icc.as_deref()), extent, orientation })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gif_frame_far_larger_than_its_screen_is_refused_not_allocated() {
+        // Found by the decode fuzz target: an 8×8 screen whose first frame
+        // declares 20617×18254 pixels (1.5 GB of RGBA).
+        let bomb = include_bytes!("../../fuzz/seeds/images/regression-gif-frame-bomb.gif");
+        let plan = crate::imaging::plan(bomb, &[128], 50_000_000).unwrap();
+        match decode(bomb, &plan) {
+            Err(ImagingError::Corrupt(reason)) => assert!(reason.contains("more memory"), "{reason}"),
+            Err(other) => panic!("refused for another reason: {other}"),
+            Ok(_) => panic!("decoded"),
+        }
+    }
 }
