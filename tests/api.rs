@@ -242,7 +242,164 @@ async fn concurrent_uploads_and_deletes_all_succeed() {
     assert_eq!(app.json("/api/image").await, serde_json::json!([]));
     // Jobs that ran into a delete leave no state, rows or objects behind.
     app.drained().await;
-    assert_eq!(app.json("/api/stats").await["jobs"], serde_json::json!({}), "no phantom jobs");
+    let none = serde_json::json!({"done": 0, "failed": 0, "pending": 0, "processing": 0});
+    assert_eq!(app.json("/api/stats").await["jobs"], none, "no phantom jobs");
     assert_eq!(app.blob_keys().await, Vec::<String>::new());
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn stats_count_bytes_types_and_processing_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let empty = app.json("/api/stats").await;
+    assert_eq!(empty["images"]["count"], 0, "{empty}");
+    assert_eq!(empty["images"]["size"], Value::Null, "{empty}");
+    assert_eq!((empty["processing"]["jobs"].as_u64(), &empty["processing"]["p50_ms"]), (Some(0), &Value::Null));
+
+    let (big, small, cut) = (jpeg(1600, 1200), png(300, 200), jpeg(640, 480)[..600].to_vec());
+    let mut sizes = Vec::new();
+    for (name, bytes) in [("big.jpg", &big), ("small.png", &small), ("cut.jpg", &cut)] {
+        let id = app.upload_ok(name, bytes.clone()).await;
+        app.finished(id).await;
+        sizes.push(bytes.len() as i64);
+    }
+    let stats = app.json("/api/stats").await;
+    assert_eq!(stats["jobs"], serde_json::json!({"done": 2, "failed": 1, "pending": 0, "processing": 0}), "{stats}");
+    let images = &stats["images"];
+    assert_eq!(images["count"], 3, "{stats}");
+    assert_eq!(images["total_bytes"], sizes.iter().sum::<i64>(), "{stats}");
+    assert_eq!(images["by_type"], serde_json::json!({"image/jpeg": 2, "image/png": 1}), "{stats}");
+    let min = *sizes.iter().min().unwrap();
+    let max = *sizes.iter().max().unwrap();
+    let avg = sizes.iter().sum::<i64>() as f64 / 3.0;
+    assert_eq!((images["size"]["min"].as_i64(), images["size"]["max"].as_i64()), (Some(min), Some(max)), "{stats}");
+    assert!((images["size"]["avg"].as_f64().unwrap() - avg).abs() < 0.01, "{stats}");
+    let mut thumbnail_bytes = 0;
+    for image in app.json("/api/image").await.as_array().unwrap() {
+        let doc = app.json(&format!("/api/image/{}/thumbnails", image["id"])).await;
+        thumbnail_bytes +=
+            doc["thumbnails"].as_array().unwrap().iter().map(|t| t["object_size"].as_i64().unwrap()).sum::<i64>();
+    }
+    assert!(thumbnail_bytes > 0);
+    assert_eq!(images["thumbnail_bytes"], thumbnail_bytes, "{stats}");
+
+    // Two jobs done within the window: their times, ordered.
+    let processing = &stats["processing"];
+    assert_eq!((processing["window_secs"].as_u64(), processing["jobs"].as_u64()), (Some(3600), Some(2)), "{stats}");
+    let (p50, p95, worst) = (
+        processing["p50_ms"].as_i64().unwrap(),
+        processing["p95_ms"].as_i64().unwrap(),
+        processing["max_ms"].as_i64().unwrap(),
+    );
+    assert!(0 <= p50 && p50 <= p95 && p95 == worst, "{stats}");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn cors_headers_only_for_the_configured_origins() {
+    let origin = "https://gallery.example";
+    let preflight = |app: &common::TestApp| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/image"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+    };
+    let allowed =
+        |r: &reqwest::Response| r.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned());
+
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let get = app.client.get(app.url("/api/image")).header("Origin", origin).send().await.unwrap();
+    assert_eq!((get.status().as_u16(), allowed(&get)), (200, None), "off by default");
+    assert_eq!(allowed(&preflight(&app).await.unwrap()), None);
+    app.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path()).await;
+    s.http.cors_origins = format!("{origin}, http://localhost:3000");
+    let app = spawn(s).await;
+    let get = app.client.get(app.url("/api/image")).header("Origin", origin).send().await.unwrap();
+    assert_eq!((get.status().as_u16(), allowed(&get)), (200, Some(origin.to_owned())));
+    let exposed = get.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
+    assert!(exposed.contains("x-request-id") && exposed.contains("retry-after"), "{exposed}");
+    let pre = preflight(&app).await.unwrap();
+    assert_eq!((pre.status().as_u16(), allowed(&pre)), (200, Some(origin.to_owned())));
+    let methods = pre.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert!(methods.contains("POST") && methods.contains("DELETE"), "{methods}");
+    let other = app.client.get(app.url("/api/image")).header("Origin", "https://evil.example").send().await.unwrap();
+    assert_eq!(allowed(&other), None, "an origin not listed gets no grant");
+    app.stop().await;
+}
+
+/// `upload_url` on the file store: a signed URL to imaged itself, good for
+/// one PUT of the granted type and size.
+#[actix_web::test]
+async fn an_upload_url_takes_one_put_of_the_granted_type_and_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(common::embedded_settings(dir.path())).await;
+    let bytes = jpeg(800, 600);
+    let ask = |query: String| app.client.get(app.url(&format!("/api/image/upload_url?{query}"))).send();
+    let query = format!("filename=holiday%20cat.jpg&content_type=image/jpeg&size={}", bytes.len());
+    let grant: Value = ask(query).await.unwrap().json().await.unwrap();
+    assert_eq!((grant["method"].as_str(), grant["direct_to_store"].as_bool()), (Some("PUT"), Some(false)), "{grant}");
+    assert_eq!(grant["headers"]["content-type"], "image/jpeg", "{grant}");
+    let url = grant["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}/api/image/direct/", app.address)), "{url}");
+    let key = grant["object_key"].as_str().unwrap();
+    assert!(key.starts_with("images/") && key.ends_with("-holiday cat.jpg"), "{key}");
+    let put = |body: Vec<u8>, content_type: &'static str| {
+        app.client.put(url).header("Content-Type", content_type).body(body).send()
+    };
+
+    // Refused without storing anything, and the grant stays good.
+    assert_eq!(put(bytes.clone(), "image/png").await.unwrap().status(), 400, "another type");
+    assert_eq!(put(bytes[..100].to_vec(), "image/jpeg").await.unwrap().status(), 400, "another size");
+    assert_eq!(app.json("/api/image").await, serde_json::json!([]));
+
+    let stored = put(bytes.clone(), "image/jpeg").await.unwrap();
+    assert_eq!(stored.status(), 200);
+    let id = stored.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    assert_eq!(app.finished(id).await["status"], "done");
+    let meta = app.json(&format!("/api/image/{id}")).await;
+    assert_eq!((meta["object_key"].as_str(), meta["object_size"].as_u64()), (Some(key), Some(bytes.len() as u64)));
+    assert_eq!(app.get(&format!("/api/image/file/{id}")).await.bytes().await.unwrap().to_vec(), bytes);
+
+    let again = put(bytes.clone(), "image/jpeg").await.unwrap();
+    assert_eq!(again.status(), 403, "one upload per URL");
+    assert!(again.text().await.unwrap().contains("used already"));
+    let forged = url.replace("/direct/", "/direct/x");
+    let forged = app.client.put(forged).header("Content-Type", "image/jpeg").body(bytes.clone()).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(app.json("/api/image").await.as_array().unwrap().len(), 1);
+
+    // What cannot be granted.
+    assert_eq!(ask("filename=a.html&content_type=text/html&size=10".into()).await.unwrap().status(), 415);
+    assert_eq!(ask("filename=a.jpg&content_type=image/jpeg&size=0".into()).await.unwrap().status(), 400);
+    assert_eq!(ask("filename=a.jpg&content_type=image/jpeg&size=999999999999".into()).await.unwrap().status(), 413);
+    let missing = ask("filename=a.jpg".into()).await.unwrap();
+    assert_eq!(missing.status(), 400);
+    assert_eq!(missing.headers()["content-type"], "application/problem+json");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_expired_upload_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = common::embedded_settings(dir.path());
+    s.http.upload_url_expiry_secs = 1;
+    let app = spawn(s).await;
+    let bytes = png(40, 30);
+    let grant =
+        app.json(&format!("/api/image/upload_url?filename=a.png&content_type=image/png&size={}", bytes.len())).await;
+    // Grants expire on whole seconds: after two, this one has.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let put = app.client.put(grant["url"].as_str().unwrap()).header("Content-Type", "image/png").body(bytes);
+    let refused = put.send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("expired"));
+    assert_eq!(app.json("/api/image").await, serde_json::json!([]));
     app.stop().await;
 }

@@ -399,3 +399,45 @@ async fn api_tokens_can_come_from_secrets_manager() {
     }
     app.stop().await;
 }
+
+/// `upload_url` on S3: a presigned PUT with its type and size signed; the
+/// object goes straight into the bucket, and its event brings it in.
+#[actix_web::test]
+async fn a_presigned_put_lands_in_the_bucket_and_ends_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, s) = fixture_settings(dir.path()).await;
+    let notify = QueueConfiguration::builder()
+        .queue_arn(fixture.queue_arn(&fixture.queue_url).await)
+        .events(Event::S3ObjectCreated)
+        .build()
+        .unwrap();
+    let config = NotificationConfiguration::builder().queue_configurations(notify).build();
+    let put_config = fixture.s3().put_bucket_notification_configuration().bucket(&fixture.bucket);
+    put_config.notification_configuration(config).send().await.unwrap();
+    let app = spawn(s).await;
+
+    let bytes = jpeg(900, 600);
+    let query = format!("filename=straight.jpg&content_type=image/jpeg&size={}", bytes.len());
+    let grant = app.json(&format!("/api/image/upload_url?{query}")).await;
+    assert_eq!(grant["direct_to_store"], true, "{grant}");
+    let url = grant["url"].as_str().unwrap();
+    assert!(url.contains(&format!("/{}/images/", fixture.bucket)), "path-style, to the bucket: {url}");
+    let signed = url.split("X-Amz-SignedHeaders=").nth(1).unwrap().split('&').next().unwrap();
+    assert_eq!(signed, "content-length%3Bcontent-type%3Bhost", "{url}");
+
+    let mut put = app.client.put(url).body(bytes.clone());
+    for (name, value) in grant["headers"].as_object().unwrap() {
+        put = put.header(name, value.as_str().unwrap());
+    }
+    let put = put.send().await.unwrap();
+    assert_eq!(put.status(), 200, "{:?}", put.text().await);
+
+    let key = grant["object_key"].as_str().unwrap();
+    eventually("the object is listed", || async { !app.json("/api/image").await.as_array().unwrap().is_empty() }).await;
+    let listed = app.json("/api/image").await;
+    assert_eq!((listed[0]["object_key"].as_str(), listed[0]["object_type"].as_str()), (Some(key), Some("image/jpeg")));
+    let doc = app.finished(listed[0]["id"].as_i64().unwrap()).await;
+    assert_eq!(doc["status"], "done", "{doc}");
+    assert_eq!(doc["thumbnails"].as_array().unwrap().len(), 3);
+    app.stop().await;
+}

@@ -1,5 +1,5 @@
 //! Optional bearer tokens for the routes that change something (POST,
-//! PUT, PATCH, DELETE). Off unless `http.api_tokens` or
+//! PUT, PATCH, DELETE, and the upload URLs). Off unless `http.api_tokens` or
 //! `http.api_tokens_secret` give some: CloudX's API is open, and its
 //! clients send no token. Reads stay open either way.
 
@@ -46,8 +46,13 @@ fn digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn mutating(method: &Method) -> bool {
-    [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method)
+/// Whether a request needs a token: it changes something, or asks for an
+/// upload URL. A direct upload carries its own signed grant instead.
+fn guarded(method: &Method, path: &str) -> bool {
+    if path.starts_with("/api/image/direct/") {
+        return false;
+    }
+    [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(method) || path == "/api/image/upload_url"
 }
 
 pub async fn require(
@@ -56,7 +61,7 @@ pub async fn require(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let refused = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
         let tokens = &state.api_tokens;
-        if tokens.is_empty() || !mutating(req.method()) {
+        if tokens.is_empty() || !guarded(req.method(), req.path()) {
             return false;
         }
         let bearer =

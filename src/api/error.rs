@@ -49,6 +49,10 @@ pub enum ApiError {
     /// Too much is in progress; the client may try again shortly.
     #[error("{0}")]
     Busy(&'static str),
+    /// A direct-upload URL that is not one imaged issued, has expired, or
+    /// was used already.
+    #[error("{0}")]
+    Forbidden(&'static str),
 }
 
 /// How long a client is asked to wait after a 503.
@@ -61,6 +65,7 @@ impl ResponseError for ApiError {
             Self::SubscriptionNotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) | Self::InvalidEmail => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SubscriptionPending => StatusCode::PRECONDITION_FAILED,
@@ -87,9 +92,11 @@ impl ResponseError for ApiError {
                 response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 response
             }
-            Self::BadRequest(_) | Self::NoRoute | Self::UnsupportedMedia(_) | Self::TooLarge(_) => {
-                problem(status, &detail)
-            }
+            Self::BadRequest(_)
+            | Self::NoRoute
+            | Self::UnsupportedMedia(_)
+            | Self::TooLarge(_)
+            | Self::Forbidden(_) => problem(status, &detail),
             _ => HttpResponse::build(status).json(detail),
         }
     }

@@ -1,14 +1,9 @@
-//! Liveness, readiness and a small stats document.
-
-use std::collections::BTreeMap;
+//! Liveness and readiness.
 
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
 
-use super::{ApiError, AppState};
-use crate::queue::QueueStats;
+use super::AppState;
 
 /// The process is up and serving.
 #[utoipa::path(get, path = "/healthz", tag = "health", servers((url = "/")),
@@ -44,18 +39,4 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "failures": failures }))
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Stats {
-    queue: QueueStats,
-    /// Jobs by status.
-    jobs: BTreeMap<String, i64>,
-}
-
-#[utoipa::path(get, path = "/stats", tag = "health", responses((status = 200, body = Stats)))]
-pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let queue = state.queue.stats().await?;
-    let jobs = state.meta.job_counts().await?.into_iter().collect();
-    Ok(HttpResponse::Ok().json(Stats { queue, jobs }))
 }

@@ -2,24 +2,29 @@
 //! and the OpenAPI document. One file per resource.
 
 mod auth;
+mod cors;
+mod direct;
 mod error;
 mod file;
+mod gallery;
 mod health;
 mod image;
 mod metrics;
 mod notification;
 mod openapi;
 mod request_id;
+mod stats;
 mod thumbnails;
 mod upload;
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use actix_web::web;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::ApiTokens;
+pub use cors::{cors, valid_origin};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use upload::open_spool;
@@ -45,6 +50,10 @@ pub struct AppState {
     pub draining: CancellationToken,
     /// Empty: the mutating routes are open, as CloudX's are.
     pub api_tokens: ApiTokens,
+    /// How far back `/api/stats` reads job durations.
+    pub stats_window: Duration,
+    /// Direct uploads to imaged itself (the file store).
+    pub grants: direct::Grants,
 }
 
 impl AppState {
@@ -70,6 +79,8 @@ impl AppState {
             upload_budget: Arc::new(Semaphore::new(budget)),
             draining,
             api_tokens,
+            stats_window: Duration::from_secs(settings.http.stats_window_secs),
+            grants: direct::Grants::new(Duration::from_secs(settings.http.upload_url_expiry_secs)),
         }
     }
 }
@@ -79,8 +90,10 @@ impl AppState {
 const ID: &str = r"{id:\d{1,18}}";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use web::{delete, get, post, resource};
+    use web::{delete, get, post, put, resource};
     cfg.service(resource("/api/image").route(get().to(image::list)).route(post().to(upload::upload)))
+        .service(resource("/api/image/upload_url").route(get().to(direct::upload_url)))
+        .service(resource("/api/image/direct/{grant}").route(put().to(direct::put)))
         .service(resource(format!("/api/image/file/{ID}")).route(get().to(file::download)))
         .service(resource(format!("/api/image/{ID}")).route(get().to(image::get)).route(delete().to(image::delete)))
         .service(resource(format!("/api/image/{ID}/thumbnails")).route(get().to(thumbnails::status)))
@@ -91,10 +104,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(post().to(notification::subscribe))
                 .route(delete().to(notification::unsubscribe)),
         )
-        .service(resource("/api/stats").route(get().to(health::stats)))
+        .service(resource("/api/stats").route(get().to(stats::stats)))
         .service(resource("/healthz").route(get().to(health::healthz)))
         .service(resource("/readyz").route(get().to(health::readyz)));
+    // A missing or malformed query parameter is a problem document, as
+    // every other bad request.
+    cfg.app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::BadRequest(err.to_string()).into()));
     openapi::configure(cfg);
+    gallery::configure(cfg);
     cfg.default_service(web::to(error::no_route));
 }
 

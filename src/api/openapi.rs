@@ -6,17 +6,17 @@ use actix_web::{HttpResponse, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{file, health, image, notification, thumbnails, upload};
+use super::{direct, file, health, image, notification, stats, thumbnails, upload};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "imaged", description = "CloudX-compatible image API with thumbnails."),
     servers((url = "/api")),
     paths(
-        image::list, upload::upload, image::get, image::delete, file::download,
+        image::list, upload::upload, direct::upload_url, direct::put, image::get, image::delete, file::download,
         thumbnails::status, file::thumbnail,
         notification::list, notification::subscribe, notification::unsubscribe,
-        health::stats, health::healthz, health::readyz,
+        stats::stats, health::healthz, health::readyz,
     )
 )]
 pub struct ApiDoc;

@@ -3,22 +3,26 @@
 //! refused is not stored. The file is received into a spool file, never
 //! whole into memory, and handed to the blob store from there.
 
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, web};
-use std::sync::Arc;
-
-use std::path::{Path, PathBuf};
-
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use tempfile::{NamedTempFile, TempPath};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::{
+    io::AsyncWriteExt,
+    sync::{OwnedSemaphorePermit, Semaphore},
+};
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, error::Problem};
 use crate::{
     db::NewImage,
-    imaging::{self, SUPPORTED},
+    imaging::{self, Kind, SUPPORTED},
     jobs::message,
     keys,
     storage::DEFAULT_CONTENT_TYPE,
@@ -38,19 +42,31 @@ pub struct UploadForm {
 
 #[derive(serde::Serialize, ToSchema)]
 pub struct Uploaded {
-    id: i64,
+    pub(super) id: i64,
 }
 
 /// Enough of the start of a file to tell its type.
 const SNIFF_BYTES: usize = 64;
 
-struct Upfile {
-    name: String,
-    /// The spool file, removed when this is dropped (unless the store moved it).
+/// An upload received into the spool.
+pub(super) struct Spooled {
+    /// Removed when this is dropped (unless the store moved it).
     path: TempPath,
     head: Vec<u8>,
+    pub size: usize,
     /// Its share of `http.upload_bytes_in_flight`, held until the answer.
     _held: InFlight,
+}
+
+impl Spooled {
+    /// The image type its bytes show; `what` names the upload in the refusal.
+    pub fn kind(&self, what: &str) -> Result<Kind, ApiError> {
+        imaging::sniff(&self.head).ok_or_else(|| {
+            ApiError::UnsupportedMedia(format!(
+                "{what} is not a supported image (expected {SUPPORTED}); nothing was stored"
+            ))
+        })
+    }
 }
 
 /// Where uploads are received, emptied of what a crash left there.
@@ -98,18 +114,26 @@ impl Drop for InFlight {
         (status = 503, description = "a backend is unavailable, or http.upload_bytes_in_flight is spent; Retry-After says when to try again", content((Problem = "application/problem+json"))),
         (status = 415, description = "not a supported image; nothing stored", content((Problem = "application/problem+json")))))]
 pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<HttpResponse, ApiError> {
-    let file = read_upfile(payload, &state).await?;
-    let kind = imaging::sniff(&file.head).ok_or_else(|| {
-        ApiError::UnsupportedMedia(format!(
-            "upfile is not a supported image (expected {SUPPORTED}); nothing was stored"
-        ))
-    })?;
-    let object_key = keys::original_key(&file.name);
+    let (name, file) = read_upfile(payload, &state).await?;
+    let kind = file.kind("upfile")?;
+    // No content type, as CloudX uploads: S3 records its default.
+    let id = store(&state, keys::original_key(&name), &file, DEFAULT_CONTENT_TYPE, kind).await?;
+    Ok(HttpResponse::Ok().json(Uploaded { id }))
+}
+
+/// Stores a received upload under `object_key`, records its row and
+/// queues its job; the image id.
+pub(super) async fn store(
+    state: &AppState,
+    object_key: String,
+    file: &Spooled,
+    content_type: &str,
+    kind: Kind,
+) -> Result<i64, ApiError> {
     // Journaled until its row exists: if imaged dies in between, the
     // reconciler removes the blob.
     state.meta.journal(&object_key).await?;
-    // No content type, as CloudX uploads: S3 records its default.
-    let stored = state.blobs.put_file(&object_key, &file.path, DEFAULT_CONTENT_TYPE).await?;
+    let stored = state.blobs.put_file(&object_key, &file.path, content_type).await?;
     let image = NewImage {
         object_key,
         object_type: stored.content_type,
@@ -122,13 +146,13 @@ pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<Ht
     if let Err(err) = state.queue.send(&body).await {
         // Undone, so the client's retry starts clean; what cannot be undone
         // now, the reconciler finishes.
-        let _ = super::image::remove(&state, &row).await;
+        let _ = super::image::remove(state, &row).await;
         return Err(err.into());
     }
-    Ok(HttpResponse::Ok().json(Uploaded { id }))
+    Ok(id)
 }
 
-async fn read_upfile(mut payload: Multipart, state: &AppState) -> Result<Upfile, ApiError> {
+async fn read_upfile(mut payload: Multipart, state: &AppState) -> Result<(String, Spooled), ApiError> {
     let malformed = |err: actix_multipart::MultipartError| {
         tracing::debug!(error = %err, "unreadable multipart body");
         ApiError::BadRequest(NO_UPFILE.into())
@@ -142,28 +166,39 @@ async fn read_upfile(mut payload: Multipart, state: &AppState) -> Result<Upfile,
             continue;
         }
         let name = field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or_default().to_owned();
-        let (file, path) = NamedTempFile::new_in(&state.spool).map_err(spool_error)?.into_parts();
-        let mut file = tokio::fs::File::from_std(file);
-        let mut head = Vec::with_capacity(SNIFF_BYTES);
-        let mut held = InFlight::new(&state.upload_budget);
-        let mut size = 0;
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(malformed)?;
-            size += chunk.len();
-            if size > state.max_upload_bytes {
-                return Err(ApiError::TooLarge(state.max_upload_bytes));
-            }
-            held.take(chunk.len())?;
-            head.extend_from_slice(&chunk[..chunk.len().min(SNIFF_BYTES - head.len())]);
-            file.write_all(&chunk).await.map_err(spool_error)?;
-        }
-        if size == 0 {
+        let file = spool(field, state, malformed).await?;
+        if file.size == 0 {
             return Err(ApiError::BadRequest("upfile is empty".into()));
         }
-        file.flush().await.map_err(spool_error)?;
-        return Ok(Upfile { name, path, head, _held: held });
+        return Ok((name, file));
     }
     Err(ApiError::BadRequest(NO_UPFILE.into()))
+}
+
+/// Receives a body into a spool file, within `processing.max_upload_bytes`
+/// and the budget of bytes in flight.
+pub(super) async fn spool<E>(
+    mut body: impl Stream<Item = Result<Bytes, E>> + Unpin,
+    state: &AppState,
+    malformed: impl Fn(E) -> ApiError,
+) -> Result<Spooled, ApiError> {
+    let (file, path) = NamedTempFile::new_in(&state.spool).map_err(spool_error)?.into_parts();
+    let mut file = tokio::fs::File::from_std(file);
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    let mut held = InFlight::new(&state.upload_budget);
+    let mut size = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(&malformed)?;
+        size += chunk.len();
+        if size > state.max_upload_bytes {
+            return Err(ApiError::TooLarge(state.max_upload_bytes));
+        }
+        held.take(chunk.len())?;
+        head.extend_from_slice(&chunk[..chunk.len().min(SNIFF_BYTES - head.len())]);
+        file.write_all(&chunk).await.map_err(spool_error)?;
+    }
+    file.flush().await.map_err(spool_error)?;
+    Ok(Spooled { path, head, size, _held: held })
 }
 
 /// A spool that cannot be written is this host's outage.

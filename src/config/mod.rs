@@ -59,6 +59,13 @@ pub struct HttpSettings {
     pub api_tokens: SecretString,
     /// Secrets Manager id of a JSON secret whose `api_tokens` key holds more.
     pub api_tokens_secret: String,
+    /// `/api/stats` gives the processing times of jobs done this recently.
+    pub stats_window_secs: u64,
+    /// How long a URL from `/api/image/upload_url` can be used.
+    pub upload_url_expiry_secs: u64,
+    /// Origins whose pages may call the API, comma-separated ("*": any);
+    /// "" → no CORS headers.
+    pub cors_origins: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,6 +259,10 @@ impl Settings {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http.bind.parse().expect("validated at load")
+    }
+
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.http.cors_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect()
     }
 
     pub fn metrics_addr(&self) -> Option<SocketAddr> {

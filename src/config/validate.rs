@@ -13,6 +13,15 @@ impl Settings {
         if !self.metrics.bind.is_empty() && self.metrics.bind.parse::<SocketAddr>().is_err() {
             return invalid("metrics.bind", "expected an address like 127.0.0.1:9464, or \"\"");
         }
+        if !self.cors_origins().iter().all(|o| crate::api::valid_origin(o)) {
+            return invalid(
+                "http.cors_origins",
+                "expected origins like https://app.example.com, comma-separated, or \"*\"",
+            );
+        }
+        if self.http.upload_url_expiry_secs == 0 || self.http.upload_url_expiry_secs > 604_800 {
+            return invalid("http.upload_url_expiry_secs", "expected 1..=604800 (a week, the most S3 allows)");
+        }
         let p = &self.processing;
         if p.sizes.is_empty() || p.sizes.iter().any(|&s| s == 0 || s > 8192) {
             return invalid("processing.sizes", "expected one or more sizes in 1..=8192");

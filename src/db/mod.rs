@@ -5,6 +5,8 @@
 mod mysql;
 mod sqlite;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -108,11 +110,17 @@ pub trait MetaRepo: Send + Sync {
     async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError>;
     /// Replaces the variants and marks the job done, in one transaction;
     /// unless the image was deleted meanwhile, or another delivery of the
-    /// same job already made these variants.
-    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<Completion, DbError>;
+    /// same job already made these variants. `took` is how long the job ran.
+    async fn complete_job(&self, image_id: i64, variants: &[VariantRow], took: Duration)
+    -> Result<Completion, DbError>;
     async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError>;
     /// Number of jobs in each status.
     async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError>;
+    /// The originals and their thumbnails, counted and summed.
+    async fn image_stats(&self) -> Result<ImageStats, DbError>;
+    /// How long jobs done since `since` took, in milliseconds: the newest
+    /// `limit` of them.
+    async fn job_durations(&self, since: NaiveDateTime, limit: u32) -> Result<Vec<i64>, DbError>;
     /// Takes the sending of the upload's notice: true for the one delivery
     /// that is to send it (none has, or one gave it back). Never for a job
     /// that is not done.
@@ -135,6 +143,20 @@ pub trait MetaRepo: Send + Sync {
     async fn check(&self) -> Result<(), DbError>;
 }
 
+/// Sizes of the stored originals and thumbnails, for `/api/stats`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageStats {
+    pub count: i64,
+    pub total_bytes: i64,
+    /// The smallest and the largest original; `None` without images.
+    pub min_bytes: Option<i64>,
+    pub max_bytes: Option<i64>,
+    pub thumbnail_bytes: i64,
+    /// Images by type: the sniffed one once a job has read the original,
+    /// else the stored `object_type`.
+    pub by_type: Vec<(String, i64)>,
+}
+
 /// A job that stopped moving, with what re-enqueueing it needs.
 #[derive(Debug, Clone)]
 pub struct StuckJob {
@@ -153,6 +175,11 @@ pub enum Completion {
     AlreadyDone,
     /// The image is gone: nothing written.
     Gone,
+}
+
+/// A job's duration as stored: whole milliseconds.
+fn millis(took: Duration) -> i64 {
+    i64::try_from(took.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Whether two sets of variant sizes are the same.

@@ -16,7 +16,10 @@ use sqlx::{
     mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode},
 };
 
-use super::{Completion, DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, StuckJob, VariantRow, same_sizes};
+use super::{
+    Completion, DbError, ImageRow, ImageStats, JobState, JobStatus, MetaRepo, NewImage, StuckJob, VariantRow, millis,
+    same_sizes,
+};
 use crate::config::DatabaseSettings;
 
 /// `id` is `BIGINT UNSIGNED` (CloudX's `SERIAL`) and `last_modified` a
@@ -199,7 +202,12 @@ impl MysqlRepo {
         tx.commit().await
     }
 
-    async fn complete_tx(&self, image_id: i64, variants: &[VariantRow]) -> Result<Completion, sqlx::Error> {
+    async fn complete_tx(
+        &self,
+        image_id: i64,
+        variants: &[VariantRow],
+        took: Duration,
+    ) -> Result<Completion, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         if !Self::lock_image(&mut tx, image_id, false).await? {
             return Ok(Completion::Gone);
@@ -233,11 +241,14 @@ impl MysqlRepo {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE imaged_jobs SET status = 'done', error = NULL, updated_at = ? WHERE image_id = ?")
-            .bind(Utc::now().naive_utc())
-            .bind(image_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE imaged_jobs SET status = 'done', error = NULL, updated_at = ?, duration_ms = ? WHERE image_id = ?",
+        )
+        .bind(Utc::now().naive_utc())
+        .bind(millis(took))
+        .bind(image_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Completion::Done)
     }
@@ -323,8 +334,13 @@ impl MetaRepo for MysqlRepo {
         Ok(retrying(|| self.set_job_tx(image_id, state)).await?)
     }
 
-    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<Completion, DbError> {
-        Ok(retrying(|| self.complete_tx(image_id, variants)).await?)
+    async fn complete_job(
+        &self,
+        image_id: i64,
+        variants: &[VariantRow],
+        took: Duration,
+    ) -> Result<Completion, DbError> {
+        Ok(retrying(|| self.complete_tx(image_id, variants, took)).await?)
     }
 
     async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError> {
@@ -338,6 +354,37 @@ impl MetaRepo for MysqlRepo {
         Ok(sqlx::query_as("SELECT status, COUNT(*) FROM imaged_jobs GROUP BY status ORDER BY status")
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    /// Sums are DECIMAL in MySQL: cast back to integers.
+    async fn image_stats(&self) -> Result<ImageStats, DbError> {
+        let (count, total_bytes, min_bytes, max_bytes): (i64, i64, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(object_size), 0) AS SIGNED), MIN(object_size), MAX(object_size) FROM images",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let thumbnail_bytes =
+            sqlx::query_scalar("SELECT CAST(COALESCE(SUM(object_size), 0) AS SIGNED) FROM imaged_variants")
+                .fetch_one(&self.pool)
+                .await?;
+        let by_type = sqlx::query_as(
+            "SELECT CONVERT(COALESCE(j.content_type, i.object_type) USING utf8mb4) AS kind, COUNT(*) FROM images i
+             LEFT JOIN imaged_jobs j ON j.image_id = i.id GROUP BY kind ORDER BY kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ImageStats { count, total_bytes, min_bytes, max_bytes, thumbnail_bytes, by_type })
+    }
+
+    async fn job_durations(&self, since: NaiveDateTime, limit: u32) -> Result<Vec<i64>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT duration_ms FROM imaged_jobs WHERE status = 'done' AND updated_at >= ? AND duration_ms IS NOT NULL
+             ORDER BY updated_at DESC LIMIT ?",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn claim_notice(&self, image_id: i64) -> Result<bool, DbError> {

@@ -10,7 +10,10 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{Completion, DbError, ImageRow, JobState, JobStatus, MetaRepo, NewImage, StuckJob, VariantRow, same_sizes};
+use super::{
+    Completion, DbError, ImageRow, ImageStats, JobState, JobStatus, MetaRepo, NewImage, StuckJob, VariantRow, millis,
+    same_sizes,
+};
 
 /// Opens (creating if needed) and migrates the local SQLite database.
 /// `url` is a `sqlite:` URL, or "" for `imaged.db` in `data_dir`.
@@ -158,7 +161,12 @@ impl MetaRepo for SqliteRepo {
         Ok(())
     }
 
-    async fn complete_job(&self, image_id: i64, variants: &[VariantRow]) -> Result<Completion, DbError> {
+    async fn complete_job(
+        &self,
+        image_id: i64,
+        variants: &[VariantRow],
+        took: Duration,
+    ) -> Result<Completion, DbError> {
         let mut tx = write_tx(&self.pool).await?;
         let exists = sqlx::query("SELECT 1 FROM images WHERE id = ?").bind(image_id).fetch_optional(&mut *tx).await?;
         if exists.is_none() {
@@ -191,11 +199,14 @@ impl MetaRepo for SqliteRepo {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE jobs SET status = 'done', error = NULL, updated_at = ? WHERE image_id = ?")
-            .bind(Utc::now().naive_utc())
-            .bind(image_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE jobs SET status = 'done', error = NULL, updated_at = ?, duration_ms = ? WHERE image_id = ?",
+        )
+        .bind(Utc::now().naive_utc())
+        .bind(millis(took))
+        .bind(image_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Completion::Done)
     }
@@ -213,6 +224,34 @@ impl MetaRepo for SqliteRepo {
         Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    async fn image_stats(&self) -> Result<ImageStats, DbError> {
+        let (count, total_bytes, min_bytes, max_bytes): (i64, i64, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(object_size), 0), MIN(object_size), MAX(object_size) FROM images",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let thumbnail_bytes =
+            sqlx::query_scalar("SELECT COALESCE(SUM(object_size), 0) FROM variants").fetch_one(&self.pool).await?;
+        let by_type = sqlx::query_as(
+            "SELECT COALESCE(j.content_type, i.object_type) AS kind, COUNT(*) FROM images i
+             LEFT JOIN jobs j ON j.image_id = i.id GROUP BY kind ORDER BY kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ImageStats { count, total_bytes, min_bytes, max_bytes, thumbnail_bytes, by_type })
+    }
+
+    async fn job_durations(&self, since: NaiveDateTime, limit: u32) -> Result<Vec<i64>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT duration_ms FROM jobs WHERE status = 'done' AND updated_at >= ? AND duration_ms IS NOT NULL
+             ORDER BY updated_at DESC LIMIT ?",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn claim_notice(&self, image_id: i64) -> Result<bool, DbError> {

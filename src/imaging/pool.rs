@@ -42,7 +42,6 @@ impl CpuPool {
         let (tx, rx) = oneshot::channel();
         let running = self.progress.begin();
         self.pool.spawn(move || {
-            let _running = running;
             let result = catch_unwind(AssertUnwindSafe(task)).map_err(|panic| {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -51,6 +50,8 @@ impl CpuPool {
                     .unwrap_or_else(|| "unknown panic".into());
                 PanicError(message)
             });
+            // Counted as finished before the caller can see the result.
+            drop(running);
             let _ = tx.send(result);
         });
         rx.await.unwrap_or_else(|_| Err(PanicError("worker dropped the task".into())))

@@ -185,9 +185,9 @@ impl Pipeline {
         if self.already_made(image_id).await? {
             return Ok(Outcome::Duplicate);
         }
-        let started = Instant::now();
+        let job_started = Instant::now();
         let bytes = self.blobs.get(key).await?;
-        telemetry::stage("fetch", started.elapsed());
+        telemetry::stage("fetch", job_started.elapsed());
         let plan = imaging::plan(&bytes, &self.spec.sizes, self.spec.max_pixels)?;
         let processing =
             JobState { status: JobStatus::Processing, error: None, content_type: Some(plan.probe.kind.mime().into()) };
@@ -217,7 +217,7 @@ impl Pipeline {
         telemetry::stage("put", started.elapsed());
 
         let started = Instant::now();
-        let completion = self.meta.complete_job(image_id, &variants).await?;
+        let completion = self.meta.complete_job(image_id, &variants, job_started.elapsed()).await?;
         telemetry::stage("persist", started.elapsed());
         match completion {
             Completion::Done => Ok(Outcome::Done),

@@ -5,7 +5,10 @@
 //!   never sent (a crash after the row was written), or went to the dead
 //!   letters when the job's failure could not be recorded (a database
 //!   outage). A job that started and stalled `max_requeues` times is failed:
-//!   it is what keeps killing imaged.
+//!   it is what keeps killing imaged. A job that never started is queued
+//!   again only while no message waits in the queue: behind a backlog
+//!   longer than `stuck_after`, its message is most likely waiting too,
+//!   and copies would only lengthen the backlog.
 //! - an original journaled that long ago and still without a row is removed
 //!   with its variants: an upload stored it and crashed before its row, or a
 //!   delete removed the row and crashed before the blobs.
@@ -84,7 +87,12 @@ impl Reconciler {
             }
             self.meta.unjournal(&key).await?;
         }
+        // A queue that cannot tell counts as one with a backlog.
+        let backlog = self.queue.stats().await.map_or(true, |stats| stats.depth > 0);
         for job in self.meta.stuck_jobs(before, BATCH).await? {
+            if job.status == JobStatus::Pending && backlog {
+                continue;
+            }
             if job.status == JobStatus::Processing && job.requeues >= self.settings.max_requeues {
                 self.give_up(&job).await?;
                 report.gave_up += 1;

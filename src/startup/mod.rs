@@ -78,10 +78,13 @@ impl Application {
             tracing::warn!("the mutating routes are open to anyone who reaches them: set http.api_tokens");
         }
         let state = web::Data::new(AppState::new(&backends, &settings, links, tokens, shutdown.clone(), spool));
+        let origins = settings.cors_origins();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(api::auth_middleware))
+                // Outside auth: preflights are answered, and a 401 is readable.
+                .wrap(api::cors(&origins))
                 // Nothing served is to be sniffed into another type (an
                 // uploaded "image" rendered as HTML).
                 .wrap(DefaultHeaders::new().add((X_CONTENT_TYPE_OPTIONS, "nosniff")))

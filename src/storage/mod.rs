@@ -4,7 +4,7 @@
 mod fs;
 mod s3;
 
-use std::{path::Path, pin::Pin};
+use std::{path::Path, pin::Pin, time::Duration};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -46,6 +46,14 @@ pub struct BlobReader {
     pub body: ByteStream,
 }
 
+/// A PUT a client sends straight to the store: to `url`, with exactly
+/// these headers (they are signed).
+#[derive(Debug, Clone)]
+pub struct PresignedPut {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError>;
@@ -64,4 +72,16 @@ pub trait BlobStore: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// Readiness: the store can be reached.
     async fn check(&self) -> Result<(), StoreError>;
+    /// A URL through which a client puts an object of exactly `size` bytes
+    /// and `content_type` under `key`, until `expires_in` has passed; or
+    /// `None` when the store takes no uploads but imaged's own.
+    async fn presign_put(
+        &self,
+        _key: &str,
+        _content_type: &str,
+        _size: u64,
+        _expires_in: Duration,
+    ) -> Result<Option<PresignedPut>, StoreError> {
+        Ok(None)
+    }
 }

@@ -3,20 +3,21 @@
 //! object after the put — its content type, size and last-modified time —
 //! is what the `images` row records, as CloudX does.
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
 use async_trait::async_trait;
 use aws_sdk_s3::{
     Client,
     config::http::HttpResponse,
     error::{DisplayErrorContext, ProvideErrorMetadata, SdkError},
+    presigning::PresigningConfig,
     primitives::{ByteStream as S3Body, Length},
     types::{CompletedMultipartUpload, CompletedPart},
 };
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{BlobMeta, BlobReader, BlobStore, DEFAULT_CONTENT_TYPE, StoreError};
+use super::{BlobMeta, BlobReader, BlobStore, DEFAULT_CONTENT_TYPE, PresignedPut, StoreError};
 
 /// Objects larger than this are uploaded in parts.
 const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
@@ -231,5 +232,22 @@ impl BlobStore for S3Store {
     async fn check(&self) -> Result<(), StoreError> {
         let head = self.client.head_bucket().bucket(&self.bucket).send().await;
         head.map(|_| ()).map_err(|e| classify(&self.bucket, e))
+    }
+
+    /// Content-Type and Content-Length are signed: S3 refuses a PUT of
+    /// another type or size.
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        expires_in: Duration,
+    ) -> Result<Option<PresignedPut>, StoreError> {
+        let config = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| StoreError::Unavailable { key: key.to_owned(), source: e.into() })?;
+        let put = self.client.put_object().bucket(&self.bucket).key(key).content_type(content_type);
+        let request = put.content_length(size as i64).presigned(config).await.map_err(|e| classify(key, e))?;
+        let headers = request.headers().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
+        Ok(Some(PresignedPut { url: request.uri().to_owned(), headers }))
     }
 }

@@ -1,0 +1,3 @@
+-- How long each job took, from fetching the original to recording its
+-- variants: /api/stats reads the recent ones. NULL for jobs done before.
+ALTER TABLE jobs ADD COLUMN duration_ms BIGINT;

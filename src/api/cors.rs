@@ -1,0 +1,49 @@
+//! CORS for browser clients on other origins (`http.cors_origins`). Off
+//! by default, as in CloudX: a page served by imaged itself needs none.
+
+use actix_cors::Cors;
+use actix_web::{http::header, middleware::Condition};
+
+/// How long a browser may cache a preflight answer.
+const PREFLIGHT_MAX_AGE_SECS: usize = 3600;
+
+/// The middleware for the configured origins ("*" for any); a pass-through
+/// when there are none.
+pub fn cors(origins: &[String]) -> Condition<Cors> {
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER, header::HeaderName::from_static("x-request-id")])
+        .max_age(PREFLIGHT_MAX_AGE_SECS);
+    for origin in origins {
+        cors = if origin == "*" { cors.allow_any_origin() } else { cors.allowed_origin(origin) };
+    }
+    Condition::new(!origins.is_empty(), cors)
+}
+
+/// Whether `origin` is one a browser sends: `*`, or a scheme and host with
+/// an optional port and nothing after.
+pub fn valid_origin(origin: &str) -> bool {
+    if origin == "*" {
+        return true;
+    }
+    let Some((scheme, host)) = origin.split_once("://") else { return false };
+    let host_ok =
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    matches!(scheme, "http" | "https") && host_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_origin;
+
+    #[test]
+    fn origins_are_scheme_and_host_only() {
+        for good in ["*", "https://app.example.com", "http://127.0.0.1:3000", "http://[::1]:8080"] {
+            assert!(valid_origin(good), "{good}");
+        }
+        for bad in ["", "app.example.com", "https://app.example.com/", "ftp://x", "https://", "https://a b"] {
+            assert!(!valid_origin(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The gallery page in a real browser: Debian's headless Chromium, driven
+//! by tests/browser/gallery.cjs through playwright-core (both installed by
+//! scripts/test), on a desktop window and a 390 px wide phone screen.
+//! Screenshots of each step are left in target/tmp/gallery.
+
+mod common;
+
+use std::{path::PathBuf, process::Command};
+
+use common::{embedded_settings, jpeg, spawn};
+
+fn playwright() -> String {
+    std::env::var("IMAGED_PLAYWRIGHT").expect(
+        "IMAGED_PLAYWRIGHT is not set: run the tests with scripts/test, which installs playwright-core and chromium",
+    )
+}
+
+#[actix_web::test]
+async fn the_gallery_uploads_shows_opens_and_deletes_an_image_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = embedded_settings(dir.path());
+    let sizes = settings.processing.sizes.len();
+    let app = spawn(settings).await;
+    let photo = dir.path().join("holiday photo.jpg");
+    std::fs::write(&photo, jpeg(1200, 800)).unwrap();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gallery");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/gallery.cjs");
+    let mut node = Command::new("node");
+    node.args([script, &app.address, &photo.to_string_lossy(), &shots.to_string_lossy(), &sizes.to_string()]);
+    node.env("IMAGED_PLAYWRIGHT", playwright());
+    // The browser talks to the app on this thread's runtime: wait elsewhere.
+    let out = tokio::task::spawn_blocking(move || node.output().expect("run node")).await.unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
+    let runs: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(runs.iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), ["desktop", "phone"]);
+
+    for name in ["desktop", "phone"] {
+        for step in ["grid", "detail", "deleted"] {
+            let shot = shots.join(format!("{name}-{step}.png"));
+            let bytes = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+            assert!(bytes.starts_with(b"\x89PNG"), "{} is a PNG", shot.display());
+        }
+    }
+    // What the page deleted is gone: rows and objects.
+    assert_eq!(app.json("/api/image").await, serde_json::json!([]));
+    app.drained().await;
+    assert_eq!(app.blob_keys().await, Vec::<String>::new());
+    app.stop().await;
+}
