@@ -42,24 +42,22 @@ where
     panic!("{what}: not within 60 s");
 }
 
+/// Has the fixture's bucket announce `events` on the fixture's queue.
+async fn notify_queue(fixture: &Fixture, events: &[Event]) {
+    let mut notify = QueueConfiguration::builder().queue_arn(fixture.queue_arn(&fixture.queue_url).await);
+    for event in events {
+        notify = notify.events(event.clone());
+    }
+    let config = NotificationConfiguration::builder().queue_configurations(notify.build().unwrap()).build();
+    let put = fixture.s3().put_bucket_notification_configuration().bucket(&fixture.bucket);
+    put.notification_configuration(config).send().await.unwrap();
+}
+
 #[actix_web::test]
 async fn objects_put_straight_into_s3_get_a_row_and_thumbnails_and_leave_with_them() {
     let dir = tempfile::tempdir().unwrap();
     let (fixture, s) = fixture_settings(dir.path()).await;
-    let notify = QueueConfiguration::builder()
-        .queue_arn(fixture.queue_arn(&fixture.queue_url).await)
-        .events(Event::S3ObjectCreated)
-        .events(Event::S3ObjectRemoved)
-        .build()
-        .unwrap();
-    fixture
-        .s3()
-        .put_bucket_notification_configuration()
-        .bucket(&fixture.bucket)
-        .notification_configuration(NotificationConfiguration::builder().queue_configurations(notify).build())
-        .send()
-        .await
-        .unwrap();
+    notify_queue(&fixture, &[Event::S3ObjectCreated, Event::S3ObjectRemoved]).await;
     let app = spawn(s).await;
 
     let key = "images/straight into s3 ü.jpg";
@@ -406,14 +404,7 @@ async fn api_tokens_can_come_from_secrets_manager() {
 async fn a_presigned_put_lands_in_the_bucket_and_ends_done() {
     let dir = tempfile::tempdir().unwrap();
     let (fixture, s) = fixture_settings(dir.path()).await;
-    let notify = QueueConfiguration::builder()
-        .queue_arn(fixture.queue_arn(&fixture.queue_url).await)
-        .events(Event::S3ObjectCreated)
-        .build()
-        .unwrap();
-    let config = NotificationConfiguration::builder().queue_configurations(notify).build();
-    let put_config = fixture.s3().put_bucket_notification_configuration().bucket(&fixture.bucket);
-    put_config.notification_configuration(config).send().await.unwrap();
+    notify_queue(&fixture, &[Event::S3ObjectCreated]).await;
     let app = spawn(s).await;
 
     let bytes = jpeg(900, 600);

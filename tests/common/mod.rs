@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod faults;
+pub mod once;
 pub mod proxy;
 
 use std::{path::Path, time::Duration};
