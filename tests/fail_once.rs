@@ -2,7 +2,8 @@
 //! database, the queue or the blob store answering as in an outage): a
 //! client that retries its 503s, as asked to, and the pollers and the
 //! reconciler between them leave everything consistent — the image done
-//! with its thumbnails, then gone with every object, row, job and message.
+//! with its thumbnails, then gone with every object, row, job and message,
+//! and the CloudX message of the upload and of the delete sent.
 
 mod common;
 
@@ -109,6 +110,12 @@ async fn fails_once(step: &'static str, phase: Phase) {
         app.blob_keys().await
     );
     assert!(armed.fired(), "{step} was never reached");
+    // The CloudX message of each, sent once it happened, whatever failed.
+    let sent = armed.sent();
+    for event in ["upload", "delete"] {
+        let head = format!("event_type: {event}\n");
+        assert!(sent.iter().any(|body| body.starts_with(&head)), "{step}: no {event} message in {sent:?}");
+    }
     app.stop().await;
 }
 
@@ -139,4 +146,5 @@ steps! {
     delete_row: "meta.delete_image" in Delete,
     delete_objects: "store.delete" in Delete,
     delete_unjournal: "meta.unjournal" in Delete,
+    delete_message: "queue.send" in Delete,
 }

@@ -53,18 +53,23 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<Ht
     Ok(HttpResponse::Ok().json(ImageJson::from(row)))
 }
 
-/// Removes the row, the original and its thumbnails, then queues the
-/// CloudX delete message.
+/// Queues the CloudX delete message, then removes the row, the original
+/// and its thumbnails. In this order a queue that fails loses nothing (the
+/// client's retry does it all); a removal that fails after the message is
+/// finished by the delete job, which removes what its object no longer
+/// has, or by the retry. The other order removed the image and then, with
+/// the queue down, answered 503 to a retry that could only find 404: the
+/// delete's message was lost.
 #[utoipa::path(delete, path = "/image/{image_id}", tag = "image", params(("image_id" = u64, Path)),
     responses((status = 200, content((String = "application/json", example = json!("Image deleted.")))),
         (status = 404, description = "not found; a problem document when the id is not an integer",
         content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::ImageNotFound)?;
+    state.queue.send(&message::delete_body(&row)).await?;
     if !remove(&state, &row).await? {
         return Err(ApiError::ImageNotFound);
     }
-    state.queue.send(&message::delete_body(&row)).await?;
     Ok(HttpResponse::Ok().json("Image deleted."))
 }
 

@@ -24,6 +24,8 @@ use imaged::{
 pub struct Armed {
     step: Mutex<Option<&'static str>>,
     fired: Mutex<bool>,
+    /// Every message body the queue took.
+    sent: Mutex<Vec<String>>,
 }
 
 impl Armed {
@@ -34,6 +36,10 @@ impl Armed {
     /// Whether the armed step was reached (and failed).
     pub fn fired(&self) -> bool {
         *self.fired.lock().unwrap()
+    }
+
+    pub fn sent(&self) -> Vec<String> {
+        self.sent.lock().unwrap().clone()
     }
 
     fn trip(&self, step: &str) -> bool {
@@ -201,7 +207,9 @@ impl BlobStore for Store {
 impl JobQueue for Queue {
     async fn send(&self, body: &str) -> Result<(), QueueError> {
         self.fault("queue.send")?;
-        self.0.send(body).await
+        self.0.send(body).await?;
+        self.1.sent.lock().unwrap().push(body.to_owned());
+        Ok(())
     }
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         self.fault("queue.receive")?;
