@@ -126,6 +126,13 @@ function stateText(job) {
   return job.status;
 }
 
+// What a card shows, in one string: a card is rebuilt only when it changes.
+function cardKey(id) {
+  const { job } = images.get(id);
+  const status = job ? job.status : 'pending';
+  return `${status}|${status === 'done' ? thumbnailOf(id, job) : ''}|${stateText(job)}`;
+}
+
 function card(id) {
   const { row, job } = images.get(id);
   const status = job ? job.status : 'pending';
@@ -141,7 +148,7 @@ function card(id) {
   const li = element('li', {}, button);
   li.dataset.id = id;
   li.dataset.status = status;
-  li.dataset.key = `${status}|${thumb}|${stateText(job)}`;
+  li.dataset.key = cardKey(id);
   return li;
 }
 
@@ -151,8 +158,8 @@ function render() {
   const existing = new Map([...grid.children].map((li) => [Number(li.dataset.id), li]));
   ids.forEach((id, index) => {
     let li = existing.get(id);
-    const fresh = card(id);
-    if (!li || li.dataset.key !== fresh.dataset.key) {
+    if (!li || li.dataset.key !== cardKey(id)) {
+      const fresh = card(id);
       const focused = li && li.contains(document.activeElement);
       if (li) li.replaceWith(fresh); else grid.append(fresh);
       if (focused) fresh.querySelector('button').focus();

@@ -46,8 +46,6 @@ pub struct UploadUrl {
     direct_to_store: bool,
 }
 
-const TYPES: [Kind; 4] = [Kind::Jpeg, Kind::Png, Kind::Gif, Kind::Webp];
-
 #[utoipa::path(get, path = "/image/upload_url", tag = "image", params(UploadUrlQuery),
     responses((status = 200, body = UploadUrl),
         (status = 400, description = "a parameter is missing or empty", content((Problem = "application/problem+json"))),
@@ -58,8 +56,8 @@ pub async fn upload_url(
     query: web::Query<UploadUrlQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let UploadUrlQuery { filename, content_type, size } = query.into_inner();
-    if !TYPES.iter().any(|kind| kind.mime() == content_type) {
-        let expected = TYPES.map(Kind::mime).join(", ");
+    if !Kind::ALL.iter().any(|kind| kind.mime() == content_type) {
+        let expected = Kind::ALL.map(Kind::mime).join(", ");
         return Err(ApiError::UnsupportedMedia(format!("content_type must be one of {expected}")));
     }
     if size == 0 {

@@ -38,6 +38,8 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Self; 4] = [Self::Jpeg, Self::Png, Self::Gif, Self::Webp];
+
     pub fn mime(self) -> &'static str {
         match self {
             Self::Jpeg => "image/jpeg",

@@ -87,9 +87,12 @@ impl Reconciler {
             }
             self.meta.unjournal(&key).await?;
         }
-        // A queue that cannot tell counts as one with a backlog.
-        let backlog = self.queue.stats().await.map_or(true, |stats| stats.depth > 0);
-        for job in self.meta.stuck_jobs(before, BATCH).await? {
+        let stuck = self.meta.stuck_jobs(before, BATCH).await?;
+        // Asked only when a pending job is stuck; a queue that cannot tell
+        // counts as one with a backlog.
+        let backlog = stuck.iter().any(|job| job.status == JobStatus::Pending)
+            && self.queue.stats().await.map_or(true, |stats| stats.depth > 0);
+        for job in stuck {
             if job.status == JobStatus::Pending && backlog {
                 continue;
             }
