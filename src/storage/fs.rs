@@ -1,9 +1,13 @@
 //! Local-directory backend. Keys map to paths under the root; a key that
-//! could escape the root is refused. Writes go to a file in `<root>.incoming`
-//! and are renamed into place, so a reader never sees half an object; what
-//! a crash leaves there is cleared at the next start.
+//! could escape the root is refused. Writes go to a file in this process's
+//! own folder of `<root>.incoming` and are renamed into place, so a reader
+//! never sees half an object. Each process holds a lock on its folder for
+//! as long as it has the store open; a folder whose lock is free was left
+//! by a process that is gone, and the next to open the store clears it.
+//! So `imaged dlq list` beside a running daemon never touches its writes.
 
 use std::{
+    fs::File,
     io::ErrorKind,
     path::{Component, Path, PathBuf},
 };
@@ -16,23 +20,34 @@ use super::{BlobMeta, BlobReader, BlobStore, DEFAULT_CONTENT_TYPE, StoreError};
 
 pub struct FsStore {
     root: PathBuf,
-    /// Half-written files, on the root's file system (so a rename moves them).
+    /// This process's half-written files, on the root's file system (so a
+    /// rename moves them).
     incoming: PathBuf,
+    /// Held locked while the store is open: the folder is in use.
+    _lock: File,
 }
 
+/// The lock file in each process's folder of `<root>.incoming`.
+const LOCK: &str = ".lock";
+
 impl FsStore {
-    /// Opens the store at `root`, clearing what an earlier process was
-    /// writing when it died. One process writes a store.
+    /// Opens the store at `root` with a folder of its own for writes, and
+    /// clears what processes that are gone were writing when they stopped.
     pub async fn open(root: PathBuf) -> anyhow::Result<Self> {
         tokio::fs::create_dir_all(&root).await?;
-        let mut incoming = root.clone().into_os_string();
-        incoming.push(".incoming");
-        let incoming = PathBuf::from(incoming);
-        match tokio::fs::remove_dir_all(&incoming).await {
-            Err(err) if err.kind() != ErrorKind::NotFound => return Err(err.into()),
-            _ => tokio::fs::create_dir_all(&incoming).await?,
-        }
-        Ok(Self { root, incoming })
+        let mut all = root.clone().into_os_string();
+        all.push(".incoming");
+        let all = PathBuf::from(all);
+        let incoming = all.join(uuid::Uuid::new_v4().simple().to_string());
+        let opened = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&incoming)?;
+            let lock = File::create(incoming.join(LOCK))?;
+            lock.try_lock().map_err(std::io::Error::from)?;
+            clear_abandoned(&all)?;
+            Ok::<_, std::io::Error>((incoming, lock))
+        });
+        let (incoming, lock) = opened.await??;
+        Ok(Self { root, incoming, _lock: lock })
     }
 
     /// A new file to write an object into before it is renamed into place.
@@ -46,6 +61,43 @@ impl FsStore {
             && !key.chars().any(char::is_control)
             && rel.components().all(|c| matches!(c, Component::Normal(n) if n.len() <= 255));
         if safe { Ok(self.root.join(rel)) } else { Err(StoreError::BadKey(key.to_owned())) }
+    }
+}
+
+/// Removes the folders of `all` whose lock no process holds (their
+/// processes are gone), and loose files of the layout before the folders.
+fn clear_abandoned(all: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(all)? {
+        let path = entry?.path();
+        if !path.is_dir() {
+            std::fs::remove_file(&path)?;
+            continue;
+        }
+        let free = match File::open(path.join(LOCK)) {
+            Ok(lock) => lock.try_lock().is_ok(),
+            // Made, but its lock not yet: a process is opening it.
+            Err(err) if err.kind() == ErrorKind::NotFound => false,
+            Err(err) => return Err(err),
+        };
+        if free {
+            std::fs::remove_dir_all(&path)?;
+        }
+    }
+    Ok(())
+}
+
+impl Drop for FsStore {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.incoming);
+    }
+}
+
+/// A failed write is worth retrying, whatever vanished under it (a
+/// temporary file, a folder): only a name no file system takes is final.
+fn write_error(key: &str, err: std::io::Error) -> StoreError {
+    match err.kind() {
+        ErrorKind::NotFound => StoreError::Unavailable { key: key.to_owned(), source: err.into() },
+        _ => io_error(key, err),
     }
 }
 
@@ -72,7 +124,7 @@ impl BlobStore for FsStore {
         };
         if let Err(err) = write.await {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(io_error(key, err));
+            return Err(write_error(key, err));
         }
         self.head(key).await
     }
@@ -96,7 +148,7 @@ impl BlobStore for FsStore {
         };
         if let Err(err) = write.await {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(io_error(key, err));
+            return Err(write_error(key, err));
         }
         self.head(key).await
     }
@@ -171,6 +223,33 @@ mod tests {
         store.delete("images/a b.jpg").await.unwrap();
         assert!(matches!(store.get("images/a b.jpg").await, Err(StoreError::NotFound(_))));
         store.delete("images/a b.jpg").await.expect("deleting twice is fine");
+    }
+
+    #[tokio::test]
+    async fn a_second_opener_leaves_a_live_stores_writes_and_clears_a_dead_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("blobs");
+        let live = FsStore::open(root.clone()).await.unwrap();
+        let writing = live.incoming_path();
+        std::fs::write(&writing, b"half a thumbnail").unwrap();
+        // What a killed process leaves: its folder, its lock file unheld.
+        let dead_folder = live.incoming.with_file_name("gone");
+        std::fs::create_dir_all(&dead_folder).unwrap();
+        std::fs::write(dead_folder.join(LOCK), b"").unwrap();
+        std::fs::write(dead_folder.join("left"), b"x").unwrap();
+
+        let _other = FsStore::open(root).await.unwrap();
+        assert!(writing.is_file(), "a live store's write in progress stays");
+        assert!(!dead_folder.exists(), "a gone process's folder is cleared");
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_temporary_file_vanished_is_retried_not_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path().join("blobs")).await.unwrap();
+        std::fs::remove_dir_all(&store.incoming).unwrap();
+        let put = store.put("thumbnails/a.jpg/128.jpg", Bytes::from_static(b"x"), "image/jpeg").await;
+        assert!(matches!(put, Err(StoreError::Unavailable { .. })), "{put:?}");
     }
 
     #[tokio::test]
