@@ -127,6 +127,14 @@ pub trait MetaRepo: Send + Sync {
     async fn claim_notice(&self, image_id: i64) -> Result<bool, DbError>;
     /// Gives a claimed notice back, when it could not be sent.
     async fn release_notice(&self, image_id: i64) -> Result<(), DbError>;
+    /// Takes the sending of a notice that goes out once however many
+    /// messages carry its text (a delete's: several requests, retries and
+    /// redeliveries carry the same): true for the one caller to send it.
+    async fn claim_sent_notice(&self, text: &str) -> Result<bool, DbError>;
+    /// Gives a notice claimed by text back, when it could not be sent.
+    async fn release_sent_notice(&self, text: &str) -> Result<(), DbError>;
+    /// Forgets the notices claimed by text before `before`; how many.
+    async fn prune_sent_notices(&self, before: NaiveDateTime) -> Result<u64, DbError>;
     /// Notes that an original (and its variants) may exist without a row
     /// until [`MetaRepo::unjournal`]: an upload about to store it, a delete
     /// about to remove it. Inserting the image's row also clears the entry.
@@ -175,6 +183,12 @@ pub enum Completion {
     AlreadyDone,
     /// The image is gone: nothing written.
     Gone,
+}
+
+/// The SHA-256 of a text: how long keys and notices are indexed.
+fn sha256(text: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).to_vec()
 }
 
 /// A job's duration as stored: whole milliseconds.

@@ -10,7 +10,6 @@ use std::{future::Future, str::FromStr, time::Duration};
 use async_trait::async_trait;
 use chrono::{NaiveDateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 use sqlx::{
     Executor, FromRow, MySql, MySqlPool, Row, Transaction,
     mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode},
@@ -18,7 +17,7 @@ use sqlx::{
 
 use super::{
     Completion, DbError, ImageRow, ImageStats, JobState, JobStatus, MetaRepo, NewImage, StuckJob, VariantRow, millis,
-    same_sizes,
+    same_sizes, sha256,
 };
 use crate::config::DatabaseSettings;
 
@@ -63,10 +62,6 @@ async fn migrate(pool: &MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
     let mut migrator = sqlx::migrate!("./migrations/mysql");
     migrator.dangerous_set_table_name("imaged_migrations");
     migrator.run(pool).await
-}
-
-fn key_hash(key: &str) -> Vec<u8> {
-    Sha256::digest(key.as_bytes()).to_vec()
 }
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
@@ -137,7 +132,7 @@ impl MysqlRepo {
                 .await?
                 .last_insert_id() as i64;
         let claim = sqlx::query("INSERT INTO imaged_objects (key_hash, image_id) VALUES (?, ?)")
-            .bind(key_hash(&image.object_key))
+            .bind(sha256(&image.object_key))
             .bind(id)
             .execute(&mut *tx)
             .await;
@@ -155,7 +150,7 @@ impl MysqlRepo {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM imaged_blob_journal WHERE key_hash = ?")
-            .bind(key_hash(&image.object_key))
+            .bind(sha256(&image.object_key))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -279,7 +274,7 @@ impl MetaRepo for MysqlRepo {
                 "DELETE o FROM imaged_objects o LEFT JOIN images i ON i.id = o.image_id
                  WHERE o.key_hash = ? AND i.id IS NULL",
             )
-            .bind(key_hash(&image.object_key))
+            .bind(sha256(&image.object_key))
             .execute(&self.pool)
             .await?;
         }
@@ -298,7 +293,7 @@ impl MetaRepo for MysqlRepo {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {IMAGE_COLUMNS} FROM imaged_objects o JOIN images i ON i.id = o.image_id WHERE o.key_hash = ?"
         ));
-        if let Some(row) = sqlx::query_as(sql).bind(key_hash(key)).fetch_optional(&self.pool).await? {
+        if let Some(row) = sqlx::query_as(sql).bind(sha256(key)).fetch_optional(&self.pool).await? {
             return Ok(Some(row));
         }
         let sql = sqlx::AssertSqlSafe(format!(
@@ -405,12 +400,32 @@ impl MetaRepo for MysqlRepo {
         Ok(())
     }
 
+    async fn claim_sent_notice(&self, text: &str) -> Result<bool, DbError> {
+        let claimed = sqlx::query("INSERT IGNORE INTO imaged_sent_notices (digest, sent_at) VALUES (?, ?)")
+            .bind(sha256(text))
+            .bind(Utc::now().naive_utc())
+            .execute(&self.pool)
+            .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    async fn release_sent_notice(&self, text: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM imaged_sent_notices WHERE digest = ?").bind(sha256(text)).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn prune_sent_notices(&self, before: NaiveDateTime) -> Result<u64, DbError> {
+        let pruned =
+            sqlx::query("DELETE FROM imaged_sent_notices WHERE sent_at < ?").bind(before).execute(&self.pool).await?;
+        Ok(pruned.rows_affected())
+    }
+
     async fn journal(&self, key: &str) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO imaged_blob_journal (key_hash, object_key, since) VALUES (?, ?, ?)
              ON DUPLICATE KEY UPDATE since = VALUES(since)",
         )
-        .bind(key_hash(key))
+        .bind(sha256(key))
         .bind(key)
         .bind(Utc::now().naive_utc())
         .execute(&self.pool)
@@ -419,10 +434,7 @@ impl MetaRepo for MysqlRepo {
     }
 
     async fn unjournal(&self, key: &str) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM imaged_blob_journal WHERE key_hash = ?")
-            .bind(key_hash(key))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM imaged_blob_journal WHERE key_hash = ?").bind(sha256(key)).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use sqlx::{
 
 use super::{
     Completion, DbError, ImageRow, ImageStats, JobState, JobStatus, MetaRepo, NewImage, StuckJob, VariantRow, millis,
-    same_sizes,
+    same_sizes, sha256,
 };
 
 /// Opens (creating if needed) and migrates the local SQLite database.
@@ -266,6 +266,25 @@ impl MetaRepo for SqliteRepo {
     async fn release_notice(&self, image_id: i64) -> Result<(), DbError> {
         sqlx::query("UPDATE jobs SET notified = FALSE WHERE image_id = ?").bind(image_id).execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn claim_sent_notice(&self, text: &str) -> Result<bool, DbError> {
+        let claimed = sqlx::query("INSERT INTO sent_notices (digest, sent_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(sha256(text))
+            .bind(Utc::now().naive_utc())
+            .execute(&self.pool)
+            .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    async fn release_sent_notice(&self, text: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM sent_notices WHERE digest = ?").bind(sha256(text)).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn prune_sent_notices(&self, before: NaiveDateTime) -> Result<u64, DbError> {
+        let pruned = sqlx::query("DELETE FROM sent_notices WHERE sent_at < ?").bind(before).execute(&self.pool).await?;
+        Ok(pruned.rows_affected())
     }
 
     async fn journal(&self, key: &str) -> Result<(), DbError> {

@@ -97,7 +97,7 @@ impl Pipeline {
             Event::Upload => self.upload(job, shutdown).await?,
             Event::Delete => {
                 let outcome = self.forget(&job.object_key).await?;
-                self.notify_all(job).await?;
+                self.notify_delete(job).await?;
                 outcome
             }
         };
@@ -153,8 +153,23 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The notice of a job with no image to track it by (a delete, or an
-    /// upload whose object is gone): CloudX sends one whatever became of it.
+    /// A delete's notice: once per image, however many requests queued it
+    /// and however often it is delivered. Claimed by its text (the image's
+    /// key, time and size), and given back if it cannot be sent.
+    async fn notify_delete(&self, job: &Job) -> Result<(), JobError> {
+        let Some(notice) = &job.notice else { return Ok(()) };
+        if !self.meta.claim_sent_notice(notice).await? {
+            return Ok(());
+        }
+        if let Err(err) = self.notify(notice).await {
+            self.meta.release_sent_notice(notice).await?;
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// The notice of an upload job whose object is gone: CloudX sends one
+    /// whatever became of it.
     async fn notify_all(&self, job: &Job) -> Result<(), JobError> {
         match &job.notice {
             Some(notice) => self.notify(notice).await,

@@ -37,6 +37,9 @@ use crate::{
 const BATCH: u32 = 100;
 /// A pass longer than this is wedged: the watchdog stops.
 const PASS_DEADLINE: Duration = Duration::from_secs(300);
+/// Notices sent once by text are remembered this long: SQS keeps a message
+/// at most 14 days.
+const SENT_NOTICES_KEPT: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +47,8 @@ pub struct Report {
     pub requeued: u32,
     pub gave_up: u32,
     pub orphans_removed: u32,
+    /// Delete notices claimed so long ago that no message carries them.
+    pub notices_forgotten: u64,
 }
 
 pub struct Reconciler {
@@ -87,6 +92,9 @@ impl Reconciler {
             }
             self.meta.unjournal(&key).await?;
         }
+        // Past SQS's longest retention, no message can carry the notice again.
+        let sent_before = Utc::now().naive_utc() - SENT_NOTICES_KEPT;
+        report.notices_forgotten += self.meta.prune_sent_notices(sent_before).await?;
         let stuck = self.meta.stuck_jobs(before, BATCH).await?;
         // Asked only when a pending job is stuck; a queue that cannot tell
         // counts as one with a backlog.

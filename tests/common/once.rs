@@ -149,6 +149,16 @@ impl MetaRepo for Meta {
     async fn release_notice(&self, image_id: i64) -> Result<(), DbError> {
         self.0.release_notice(image_id).await
     }
+    async fn claim_sent_notice(&self, text: &str) -> Result<bool, DbError> {
+        self.fault("meta.claim_sent_notice")?;
+        self.0.claim_sent_notice(text).await
+    }
+    async fn release_sent_notice(&self, text: &str) -> Result<(), DbError> {
+        self.0.release_sent_notice(text).await
+    }
+    async fn prune_sent_notices(&self, before: NaiveDateTime) -> Result<u64, DbError> {
+        self.0.prune_sent_notices(before).await
+    }
     async fn journal(&self, key: &str) -> Result<(), DbError> {
         self.fault("meta.journal")?;
         self.0.journal(key).await
