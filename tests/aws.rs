@@ -414,14 +414,22 @@ async fn a_presigned_put_lands_in_the_bucket_and_ends_done() {
     let url = grant["url"].as_str().unwrap();
     assert!(url.contains(&format!("/{}/images/", fixture.bucket)), "path-style, to the bucket: {url}");
     let signed = url.split("X-Amz-SignedHeaders=").nth(1).unwrap().split('&').next().unwrap();
-    assert_eq!(signed, "content-length%3Bcontent-type%3Bhost", "{url}");
+    assert_eq!(signed, "content-length%3Bcontent-type%3Bhost%3Bif-none-match", "{url}");
 
-    let mut put = app.client.put(url).body(bytes.clone());
-    for (name, value) in grant["headers"].as_object().unwrap() {
-        put = put.header(name, value.as_str().unwrap());
-    }
-    let put = put.send().await.unwrap();
-    assert_eq!(put.status(), 200, "{:?}", put.text().await);
+    let put = |body: Vec<u8>| {
+        let mut put = app.client.put(url).body(body);
+        for (name, value) in grant["headers"].as_object().unwrap() {
+            put = put.header(name, value.as_str().unwrap());
+        }
+        put.send()
+    };
+    let first = put(bytes.clone()).await.unwrap();
+    assert_eq!(first.status(), 200, "{:?}", first.text().await);
+    // The URL creates the object once: a second PUT cannot swap its bytes.
+    let mut other = jpeg(600, 900);
+    other.resize(bytes.len(), 0);
+    let again = put(other).await.unwrap();
+    assert_eq!(again.status(), 412, "{:?}", again.text().await);
 
     let key = grant["object_key"].as_str().unwrap();
     eventually("the object is listed", || async { !app.json("/api/image").await.as_array().unwrap().is_empty() }).await;
@@ -430,5 +438,28 @@ async fn a_presigned_put_lands_in_the_bucket_and_ends_done() {
     let doc = app.finished(listed[0]["id"].as_i64().unwrap()).await;
     assert_eq!(doc["status"], "done", "{doc}");
     assert_eq!(doc["thumbnails"].as_array().unwrap().len(), 3);
+    let file = app.get(&format!("/api/image/file/{}", listed[0]["id"])).await;
+    assert_eq!(file.bytes().await.unwrap(), bytes, "the first PUT's bytes");
+    app.stop().await;
+}
+
+/// What reaches the bucket without passing imaged's checks is served as
+/// what its bytes are: an SVG named `.svg` is not an image imaged knows,
+/// so it goes out as bytes to save, never as a page that runs script.
+#[actix_web::test]
+async fn an_svg_put_straight_into_the_bucket_is_served_as_bytes_in_a_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, s) = fixture_settings(dir.path()).await;
+    notify_queue(&fixture, &[Event::S3ObjectCreated]).await;
+    let app = spawn(s).await;
+    let svg = r#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
+    let put = fixture.s3().put_object().bucket(&fixture.bucket).key("images/evil.svg").content_type("image/svg+xml");
+    put.body(svg.as_bytes().to_vec().into()).send().await.unwrap();
+    eventually("the object is listed", || async { !app.json("/api/image").await.as_array().unwrap().is_empty() }).await;
+    let id = app.json("/api/image").await[0]["id"].as_i64().unwrap();
+    assert_eq!(app.finished(id).await["status"], "failed");
+    let file = app.get(&format!("/api/image/file/{id}")).await;
+    assert_eq!(file.headers()["content-type"], "application/octet-stream");
+    assert_eq!(file.headers()["content-security-policy"], "sandbox");
     app.stop().await;
 }

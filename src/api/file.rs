@@ -2,34 +2,61 @@
 
 use actix_web::{
     HttpResponse,
-    http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, LAST_MODIFIED},
+    http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, LAST_MODIFIED},
     web,
 };
 
 use super::{ApiError, AppState, error::Problem, image::image_id};
-use crate::keys;
+use futures_util::{StreamExt, stream};
 
-/// The original, with CloudX's headers: `image/<extension>` and an
-/// attachment named after the key.
+use crate::{
+    imaging::{self, Kind},
+    keys,
+    storage::StoreError,
+};
+
+/// Uploaded bytes are never a page: even opened as one, no script runs.
+const SANDBOX: (actix_web::http::header::HeaderName, &str) = (CONTENT_SECURITY_POLICY, "sandbox");
+
+/// The original, with CloudX's headers: `image/<extension>` (when the
+/// bytes are of that type) and an attachment named after the key.
 #[utoipa::path(get, path = "/image/file/{image_id}", tag = "image", params(("image_id" = u64, Path)),
     responses((status = 200, description = "the uploaded bytes", content_type = "image/*"),
         (status = 404, description = "Image is not found! (plain text); a problem document when the id is not an integer",
         content(("image/*", example = "Image is not found!"), (Problem = "application/problem+json")))))]
 pub async fn download(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::FileNotFound)?;
-    let object = state.blobs.open(&row.object_key).await?;
+    let mut object = state.blobs.open(&row.object_key).await?;
+    // The type is told by the bytes being served, as they are now.
+    let first = object.body.next().await.transpose().map_err(|err| read_error(&row.object_key, err))?;
+    let first = first.unwrap_or_default();
+    let sniffed = imaging::sniff(&first);
+    let body = stream::once(async { Ok::<_, std::io::Error>(first) }).chain(object.body);
     let name = keys::file_name(&row.object_key);
-    let content_type = match name.rsplit_once('.') {
-        Some((_, ext)) if !ext.is_empty() => format!("image/{ext}"),
-        _ => "application/octet-stream".to_owned(),
-    };
     Ok(HttpResponse::Ok()
-        .content_type(content_type)
+        .content_type(served_type(name, sniffed))
+        .insert_header(SANDBOX)
         .insert_header((CONTENT_DISPOSITION, attachment(name)))
         .insert_header((LAST_MODIFIED, row.last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string()))
         .insert_header((CACHE_CONTROL, "no-cache"))
         .no_chunking(object.meta.size)
-        .streaming(object.body))
+        .streaming(body))
+}
+
+fn read_error(key: &str, err: std::io::Error) -> ApiError {
+    StoreError::Unavailable { key: key.to_owned(), source: err.into() }.into()
+}
+
+/// The type an original is served as: CloudX's `image/<extension>` where
+/// the bytes were sniffed as that type, else the sniffed type; bytes never
+/// sniffed as an image are `application/octet-stream`. Never the client's name alone: a JPEG named
+/// `x.svg+xml` is not served as SVG.
+fn served_type(name: &str, sniffed: Option<Kind>) -> String {
+    let Some(kind) = sniffed else { return "application/octet-stream".to_owned() };
+    match name.rsplit_once('.') {
+        Some((_, ext)) if kind.extensions().contains(&ext.to_ascii_lowercase().as_str()) => format!("image/{ext}"),
+        _ => kind.mime().to_owned(),
+    }
 }
 
 /// `attachment; filename=NAME` unquoted as CloudX sends it, quoted (RFC
@@ -73,12 +100,22 @@ pub async fn thumbnail(
         crate::storage::StoreError::NotFound(_) => ApiError::ThumbnailNotFound,
         other => other.into(),
     })?;
-    Ok(HttpResponse::Ok().content_type("image/jpeg").body(bytes))
+    Ok(HttpResponse::Ok().content_type("image/jpeg").insert_header(SANDBOX).body(bytes))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::attachment;
+    use super::*;
+
+    #[test]
+    fn the_served_type_is_the_sniffed_one_in_cloudxs_spelling_where_they_agree() {
+        assert_eq!(served_type("a-t1.jpg", Some(Kind::Jpeg)), "image/jpg");
+        assert_eq!(served_type("a-t1.JPEG", Some(Kind::Jpeg)), "image/JPEG");
+        assert_eq!(served_type("x.svg+xml", Some(Kind::Jpeg)), "image/jpeg");
+        assert_eq!(served_type("x.png", Some(Kind::Gif)), "image/gif");
+        assert_eq!(served_type("noext", Some(Kind::Webp)), "image/webp");
+        assert_eq!(served_type("x.svg", None), "application/octet-stream");
+    }
 
     #[test]
     fn attachment_names_are_unquoted_unless_they_must_be() {

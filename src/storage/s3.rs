@@ -245,7 +245,9 @@ impl BlobStore for S3Store {
     ) -> Result<Option<PresignedPut>, StoreError> {
         let config = PresigningConfig::expires_in(expires_in)
             .map_err(|e| StoreError::Unavailable { key: key.to_owned(), source: e.into() })?;
-        let put = self.client.put_object().bucket(&self.bucket).key(key).content_type(content_type);
+        // `If-None-Match: *` signed in: the URL creates the object once, and
+        // a second PUT of it is refused (412) instead of swapping its bytes.
+        let put = self.client.put_object().bucket(&self.bucket).key(key).content_type(content_type).if_none_match("*");
         let request = put.content_length(size as i64).presigned(config).await.map_err(|e| classify(key, e))?;
         let headers = request.headers().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
         Ok(Some(PresignedPut { url: request.uri().to_owned(), headers }))
