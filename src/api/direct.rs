@@ -16,6 +16,7 @@ pub use grant::Grants;
 
 use super::{
     ApiError, AppState,
+    body::Paced,
     error::Problem,
     upload::{self, Uploaded},
 };
@@ -89,6 +90,8 @@ pub async fn upload_url(
     responses((status = 200, body = Uploaded),
         (status = 400, description = "the body is not the granted size or type", content((Problem = "application/problem+json"))),
         (status = 403, description = "not a grant of this imaged, expired, or used already", content((Problem = "application/problem+json"))),
+        (status = 408, description = "the body stalled, came too slowly or took too long (http.body_*); the grant can be used again", content((Problem = "application/problem+json"))),
+        (status = 413, description = "the declared or sent body is larger than granted", content((Problem = "application/problem+json"))),
         (status = 415, description = "not a supported image; nothing stored", content((Problem = "application/problem+json"))),
         (status = 503, description = "a backend is unavailable; Retry-After says when to try again", content((Problem = "application/problem+json")))))]
 pub async fn put(
@@ -102,12 +105,13 @@ pub async fn put(
     if sent_type != granted.content_type {
         return Err(ApiError::BadRequest(format!("Content-Type must be {}, as granted", granted.content_type)));
     }
+    let (paced, body) = Paced::start(&request, body, state.pace, granted.size as usize)?;
     let claim = state.grants.claim(&granted)?;
     let malformed = |err: actix_web::error::PayloadError| {
         tracing::debug!(error = %err, "unreadable upload body");
         ApiError::BadRequest("the upload body could not be read".into())
     };
-    let file = upload::spool(body, &state, malformed).await?;
+    let file = upload::spool(Box::pin(body), &state, malformed).await.map_err(|err| paced.refusal().unwrap_or(err))?;
     if file.size as u64 != granted.size {
         return Err(ApiError::BadRequest(format!("the body must be {} bytes, as granted", granted.size)));
     }

@@ -49,6 +49,9 @@ pub enum ApiError {
     /// Too much is in progress; the client may try again shortly.
     #[error("{0}")]
     Busy(&'static str),
+    /// A request body that stalled, came too slowly or took too long.
+    #[error("{0}")]
+    Timeout(String),
     /// A direct-upload URL that is not one imaged issued, has expired, or
     /// was used already.
     #[error("{0}")]
@@ -68,6 +71,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::SubscriptionPending => StatusCode::PRECONDITION_FAILED,
             Self::Unavailable | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -96,6 +100,7 @@ impl ResponseError for ApiError {
             | Self::NoRoute
             | Self::UnsupportedMedia(_)
             | Self::TooLarge(_)
+            | Self::Timeout(_)
             | Self::Forbidden(_) => problem(status, &detail),
             _ => HttpResponse::build(status).json(detail),
         }

@@ -2,6 +2,7 @@
 //! and the OpenAPI document. One file per resource.
 
 mod auth;
+mod body;
 mod cors;
 mod direct;
 mod error;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub spool: PathBuf,
     /// Bytes of uploads being received, all requests together.
     pub upload_budget: Arc<Semaphore>,
+    /// How fast an upload body must come.
+    pub pace: body::Pace,
     /// Cancelled when shutdown begins: `/readyz` then answers 503.
     pub draining: CancellationToken,
     /// Empty: the mutating routes are open, as CloudX's are.
@@ -77,6 +80,7 @@ impl AppState {
             sizes: settings.processing.sizes.clone(),
             spool,
             upload_budget: Arc::new(Semaphore::new(budget)),
+            pace: body::Pace::new(&settings.http),
             draining,
             api_tokens,
             stats_window: Duration::from_secs(settings.http.stats_window_secs),
@@ -90,19 +94,24 @@ impl AppState {
 const ID: &str = r"{id:\d{1,18}}";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use auth::guarded;
     use web::{delete, get, post, put, resource};
-    cfg.service(resource("/api/image").route(get().to(image::list)).route(post().to(upload::upload)))
-        .service(resource("/api/image/upload_url").route(get().to(direct::upload_url)))
+    cfg.service(resource("/api/image").route(get().to(image::list)).route(guarded(post().to(upload::upload))))
+        .service(resource("/api/image/upload_url").route(guarded(get().to(direct::upload_url))))
+        // A direct upload carries its own signed grant instead of a token.
         .service(resource("/api/image/direct/{grant}").route(put().to(direct::put)))
         .service(resource(format!("/api/image/file/{ID}")).route(get().to(file::download)))
-        .service(resource(format!("/api/image/{ID}")).route(get().to(image::get)).route(delete().to(image::delete)))
+        .service(
+            resource(format!("/api/image/{ID}")).route(get().to(image::get)).route(guarded(delete().to(image::delete))),
+        )
         .service(resource(format!("/api/image/{ID}/thumbnails")).route(get().to(thumbnails::status)))
         .service(resource(format!(r"/api/image/{ID}/thumbnail/{{size:\d{{1,9}}}}")).route(get().to(file::thumbnail)))
-        .service(resource("/api/notification").route(get().to(notification::list)))
+        // Subscribers' addresses are not for everyone once there are tokens.
+        .service(resource("/api/notification").route(guarded(get().to(notification::list))))
         .service(
             resource("/api/notification/{email}")
-                .route(post().to(notification::subscribe))
-                .route(delete().to(notification::unsubscribe)),
+                .route(guarded(post().to(notification::subscribe)))
+                .route(guarded(delete().to(notification::unsubscribe))),
         )
         .service(resource("/api/stats").route(get().to(stats::stats)))
         .service(resource("/healthz").route(get().to(health::healthz)))
@@ -115,6 +124,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(error::no_route));
 }
 
-pub use auth::require as auth_middleware;
 pub use metrics::record as metrics_middleware;
 pub use request_id::assign as request_id_middleware;

@@ -2,6 +2,9 @@
 //! is a plain token (a proxy's, so logs line up across hops), else a new
 //! one. It is returned in the response and carried by the request's
 //! tracing span, so every log line of a request can be found by it.
+//!
+//! The span names the route pattern the request matches, never its path:
+//! a path can carry a secret (a direct upload's grant).
 
 use actix_web::{
     Error,
@@ -30,7 +33,10 @@ pub async fn assign(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let given = req.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|id| plain(id));
     let id = given.map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
-    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
+    // Matched on the decoded path, as the router matches it.
+    let route = req.resource_map().match_pattern(req.match_info().as_str());
+    let route = route.as_deref().unwrap_or("unmatched");
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), route);
     let mut response = CURRENT.scope(id.clone(), next.call(req).instrument(span.clone())).await?;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "answered"));
     if let Ok(value) = HeaderValue::from_str(&id) {

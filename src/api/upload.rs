@@ -9,7 +9,7 @@ use std::{
 };
 
 use actix_multipart::Multipart;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tempfile::{NamedTempFile, TempPath};
@@ -19,7 +19,7 @@ use tokio::{
 };
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState, error::Problem};
+use super::{ApiError, AppState, body::Paced, error::Problem};
 use crate::{
     db::NewImage,
     imaging::{self, Kind, SUPPORTED},
@@ -44,6 +44,9 @@ pub struct UploadForm {
 pub struct Uploaded {
     pub(super) id: i64,
 }
+
+/// What a form may carry besides its file: boundaries, headers, small fields.
+const FORM_OVERHEAD: usize = 64 * 1024;
 
 /// Enough of the start of a file to tell its type.
 const SNIFF_BYTES: usize = 64;
@@ -111,10 +114,17 @@ impl Drop for InFlight {
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, body = Uploaded), (status = 400, description = "no upfile, or it is empty", content((Problem = "application/problem+json"))),
         (status = 413, description = "larger than processing.max_upload_bytes", content((Problem = "application/problem+json"))),
+        (status = 408, description = "the body stalled, came too slowly or took too long (http.body_*)", content((Problem = "application/problem+json"))),
         (status = 503, description = "a backend is unavailable, or http.upload_bytes_in_flight is spent; Retry-After says when to try again", content((Problem = "application/problem+json"))),
         (status = 415, description = "not a supported image; nothing stored", content((Problem = "application/problem+json")))))]
-pub async fn upload(state: web::Data<AppState>, payload: Multipart) -> Result<HttpResponse, ApiError> {
-    let (name, file) = read_upfile(payload, &state).await?;
+pub async fn upload(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (paced, body) = Paced::start(&request, payload, state.pace, state.max_upload_bytes + FORM_OVERHEAD)?;
+    let form = Multipart::new(request.headers(), body);
+    let (name, file) = read_upfile(form, &state).await.map_err(|err| paced.refusal().unwrap_or(err))?;
     let kind = file.kind("upfile")?;
     // No content type, as CloudX uploads: S3 records its default.
     let id = store(&state, keys::original_key(&name), &file, DEFAULT_CONTENT_TYPE, kind).await?;

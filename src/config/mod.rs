@@ -55,6 +55,13 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Upload bytes all requests together may hold; beyond, 503.
     pub upload_bytes_in_flight: usize,
+    /// An upload body that sends nothing for this long is cut off (408).
+    pub body_idle_secs: u64,
+    /// ... or that comes slower than this on average, after its first
+    /// `body_idle_secs`; 0 → no minimum.
+    pub body_min_bytes_per_sec: u64,
+    /// ... or that takes longer than this altogether.
+    pub body_deadline_secs: u64,
     /// Bearer tokens for the mutating routes, comma-separated; "" → open.
     pub api_tokens: SecretString,
     /// Secrets Manager id of a JSON secret whose `api_tokens` key holds more.

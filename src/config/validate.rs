@@ -19,6 +19,9 @@ impl Settings {
                 "expected origins like https://app.example.com, comma-separated, or \"*\"",
             );
         }
+        if self.http.body_idle_secs == 0 || self.http.body_deadline_secs < self.http.body_idle_secs {
+            return invalid("http.body_idle_secs", "expected at least 1, and at most http.body_deadline_secs");
+        }
         if self.http.upload_url_expiry_secs == 0 || self.http.upload_url_expiry_secs > 604_800 {
             return invalid("http.upload_url_expiry_secs", "expected 1..=604800 (a week, the most S3 allows)");
         }

@@ -82,8 +82,8 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(from_fn(api::auth_middleware))
-                // Outside auth: preflights are answered, and a 401 is readable.
+                // Outside the routes' token checks: preflights are answered,
+                // and a 401 is readable.
                 .wrap(api::cors(&origins))
                 // Nothing served is to be sniffed into another type (an
                 // uploaded "image" rendered as HTML).

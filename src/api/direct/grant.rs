@@ -37,6 +37,7 @@ pub struct Granted {
     expires: i64,
 }
 
+const EXPIRED: ApiError = ApiError::Forbidden("this upload URL has expired; ask for a new one");
 const INVALID: ApiError = ApiError::Forbidden("this upload URL was not issued by this imaged (or it restarted since)");
 
 impl Grants {
@@ -67,18 +68,23 @@ impl Grants {
         self.signer(payload).verify_slice(&signature).map_err(|_| INVALID)?;
         let json = B64.decode(payload).map_err(|_| INVALID)?;
         let granted: Granted = serde_json::from_slice(&json).map_err(|_| INVALID)?;
-        if Utc::now().timestamp() >= granted.expires {
-            return Err(ApiError::Forbidden("this upload URL has expired; ask for a new one"));
+        if expired(granted.expires, Utc::now().timestamp()) {
+            return Err(EXPIRED);
         }
         Ok(granted)
     }
 
     /// Takes the grant for one upload: refused while another upload holds
-    /// it or after one succeeded with it.
+    /// it, after one succeeded with it, or once it has expired (checked
+    /// again here: [`Grants::verify`] was a moment ago).
     pub fn claim(&self, granted: &Granted) -> Result<Claim<'_>, ApiError> {
         let mut used = self.used.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Utc::now().timestamp();
-        used.retain(|_, expires| *expires > now);
+        // An expired grant is refused on its own: its entry can go.
+        used.retain(|_, expires| !expired(*expires, now));
+        if expired(granted.expires, now) {
+            return Err(EXPIRED);
+        }
         if used.insert(granted.object_key.clone(), granted.expires).is_some() {
             return Err(ApiError::Forbidden("this upload URL was used already"));
         }
@@ -90,6 +96,11 @@ impl Grants {
         signer.update(payload.as_bytes());
         signer
     }
+}
+
+/// Whether a grant that expires at `expires` has at `now` (unix seconds).
+fn expired(expires: i64, now: i64) -> bool {
+    now >= expires
 }
 
 /// A grant taken by an upload in progress: given back when dropped, unless
@@ -138,7 +149,15 @@ mod tests {
         assert!(grants.verify(&forged).is_err(), "altered");
         assert!(Grants::new(Duration::from_secs(60)).verify(&text).is_err(), "another process's key");
         assert!(grants.verify("no-dot").is_err() && grants.verify("a.b").is_err());
-        let expired = Grants::new(Duration::ZERO);
-        assert!(expired.verify(&expired.issue("k", "image/png", 1)).is_err(), "expired");
+        let short = Grants::new(Duration::ZERO);
+        assert!(short.verify(&short.issue("k", "image/png", 1)).is_err(), "expired");
+    }
+
+    #[test]
+    fn a_grant_that_expires_after_it_was_verified_cannot_be_claimed() {
+        let grants = Grants::new(Duration::from_secs(60));
+        let mut granted = grants.verify(&grants.issue("images/u-cat.jpg", "image/jpeg", 1234)).unwrap();
+        granted.expires = Utc::now().timestamp();
+        assert!(grants.claim(&granted).is_err());
     }
 }
