@@ -12,6 +12,7 @@
 //! - `jobs`      queue messages, the job pipeline, retry-or-abort errors
 //! - `imaging`   the resize core (probe, decode, resize, encode) and its CPU pool
 //! - `keys`      object keys of originals and variants
+//! - `fuzz`      the properties the fuzz targets check (also run on their seeds by the tests)
 //! - `aws`       the SDK configuration, Secrets Manager and EC2 metadata lookups
 //! - the seams, each a trait with one file per backend:
 //!   `storage` (`BlobStore`), `db` (`MetaRepo`), `queue` (`JobQueue`), `notify` (`Notifier`)
@@ -22,6 +23,8 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod db;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod imaging;
 pub mod jobs;
 pub mod keys;

@@ -3,7 +3,7 @@
 //! database taken over, Secrets Manager and TLS, and two hosts on one
 //! queue. Needs moto and MariaDB (`scripts/test` starts them).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! with its thumbnails, then gone with every object, row, job and message,
 //! and the CloudX message of the upload and of the delete sent.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! binary's READY, STATUS, WATCHDOG and STOPPING notifications, and the
 //! watchdog pings stopping once a queue poller wedges.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::Arc,

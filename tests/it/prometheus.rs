@@ -5,7 +5,7 @@
 //! panel must show series once jobs have run, and `promtool check metrics`
 //! must find nothing to lint in a real scrape.
 
-mod common;
+use crate::common;
 
 use std::{
     io::Write,

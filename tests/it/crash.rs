@@ -2,7 +2,7 @@
 //! every accepted image ends `done`, each with its variants once, and the
 //! blob store and the rows agree: no row lacks its blob, no blob its row.
 
-mod common;
+use crate::common;
 
 use std::{
     collections::{BTreeMap, BTreeSet},

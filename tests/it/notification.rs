@@ -1,6 +1,6 @@
 //! `/api/notification`: e-mail subscriptions, with CloudX's texts.
 
-mod common;
+use crate::common;
 
 use common::{settings, spawn};
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! The CloudX image API, as its users' test suites check it.
 
-mod common;
+use crate::common;
 
 use common::{jpeg, png, settings, spawn};
 use serde_json::Value;

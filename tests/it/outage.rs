@@ -8,7 +8,7 @@
 //! stopping it touches no other test; moto is reached through a proxy that
 //! the test takes down, so it keeps its state.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{

@@ -3,7 +3,7 @@
 //! dead letters before its state could be written, a job that keeps
 //! stalling, and an original stored (or deleted) without its row.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! scripts/test), on a desktop window and a 390 px wide phone screen.
 //! Screenshots of each step are left in target/tmp/gallery.
 
-mod common;
+use crate::common;
 
 use std::{path::PathBuf, process::Command};
 

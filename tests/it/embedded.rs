@@ -1,7 +1,7 @@
 //! Behaviour only the embedded backends can show (moto confirms every SNS
 //! subscription at once, so a pending one exists only here).
 
-mod common;
+use crate::common;
 
 use common::{embedded_settings, spawn};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! finished exactly once, both runs exit 0, and the drain fits in the
 //! unit's `TimeoutStopSec`.
 
-mod common;
+use crate::common;
 
 use std::{
     collections::HashMap,

@@ -1,7 +1,7 @@
 //! `scripts/load`, as an operator runs it, against the binary: 50 clients
 //! upload at once, and every upload ends `done`.
 
-mod common;
+use crate::common;
 
 use common::{Daemon, jpeg};
 

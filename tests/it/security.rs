@@ -4,7 +4,7 @@
 //! image, or have an upload served as a type its bytes are not. Also: a
 //! command run beside the daemon leaves its writes alone.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The binary itself: its subcommands, and a clean stop on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The queue side: what the API enqueues, how jobs end, and what survives
 //! a restart or a crashed worker.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
