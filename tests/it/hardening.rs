@@ -1,4 +1,4 @@
-//! What a client cannot do (forging download links is tests/jobs.rs'):
+//! What a client cannot do (forging download links is jobs.rs'):
 //! break keys with odd names, read internals in error bodies, have
 //! downloads sniffed, subscribe addresses no mail server takes, hold more
 //! upload bytes than the cap, change anything without a token once tokens
