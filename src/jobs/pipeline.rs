@@ -110,9 +110,15 @@ impl Pipeline {
     pub async fn fail(&self, job: &Job, cause: &'static str, reason: &str) -> Result<(), JobError> {
         tracing::warn!(key = %job.object_key, cause, reason, "job failed");
         telemetry::job_failed(cause);
-        if let Some(image) = self.meta.image_by_key(&job.object_key).await? {
-            let state = JobState { status: JobStatus::Failed, error: Some(reason.to_owned()), content_type: None };
-            self.meta.set_job(image.id, &state).await?;
+        match self.meta.image_by_key(&job.object_key).await? {
+            Some(image) => {
+                let state = JobState { status: JobStatus::Failed, error: Some(reason.to_owned()), content_type: None };
+                self.meta.set_job(image.id, &state).await?;
+            }
+            // Deleted while it ran: what it wrote before it failed goes too.
+            None => {
+                self.forget(&job.object_key).await?;
+            }
         }
         match &job.notice {
             Some(notice) => self.notify(&format!("{notice}\nthumbnail_error: {reason}")).await,
@@ -122,6 +128,10 @@ impl Pipeline {
 
     async fn upload(&self, job: &Job, shutdown: &CancellationToken) -> Result<Outcome, JobError> {
         let Some(image_id) = self.resolve_image(&job.object_key).await? else {
+            // The image is gone. An earlier delivery may have written some
+            // of its variants before it stopped (a store or database error
+            // after the delete): they go now, or nothing ever removes them.
+            self.forget(&job.object_key).await?;
             self.notify_all(job).await?;
             return Ok(Outcome::Skipped);
         };

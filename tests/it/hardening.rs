@@ -151,25 +151,53 @@ fn a_hung_request_does_not_hold_the_stop() {
     drop(stream);
 }
 
-#[actix_web::test]
-async fn a_delete_while_the_job_runs_leaves_no_job_behind() {
+/// How a job paused at a thumbnail write goes on after the delete.
+#[derive(Clone, Copy)]
+enum ThenTheJob {
+    /// Writes the rest.
+    Writes,
+    /// Writes the held thumbnail, then fails on the next as in an outage;
+    /// its next delivery finds the image gone.
+    FailsAfterOne,
+    /// Writes the held thumbnail, then fails on the next for good.
+    AbortsAfterOne,
+}
+
+/// A delete while the job is paused before its variant write number
+/// `written + 1`, once the delete's own message is done; then the job goes
+/// on. Either way nothing of the image stays: no row, no job, no thumbnail.
+async fn delete_while_the_job_writes(written: usize, then: ThenTheJob) {
     let dir = tempfile::tempdir().unwrap();
     let settings = settings(dir.path()).await;
     let mut backends = Backends::build(&settings).await.unwrap();
     let store = FaultyStore::new(backends.blobs.clone());
     backends.blobs = store.clone();
     let app = spawn_on(settings, backends).await;
-    store.hold_variant_writes();
+    store.hold_variant_writes_after(written);
     let id = app.upload_ok("a.jpg", jpeg(640, 480)).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !store.waiting() {
-        assert!(Instant::now() < deadline, "the job did not reach its first thumbnail");
+        assert!(Instant::now() < deadline, "the job did not reach thumbnail {}", written + 1);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(app.json(&format!("/api/image/{id}/thumbnails")).await["status"], "processing");
     assert_eq!(app.delete(&format!("/api/image/{id}")).await.status(), 200);
+    // The delete's message is done: what the job writes next, only the job
+    // can still remove.
+    loop {
+        let stats = app.backends.queue.stats().await.unwrap();
+        if stats.depth + stats.in_flight == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the delete's message was not done: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match then {
+        ThenTheJob::Writes => {}
+        ThenTheJob::FailsAfterOne => store.fail_variant_writes_after(1, false),
+        ThenTheJob::AbortsAfterOne => store.fail_variant_writes_after(1, true),
+    }
     store.release();
-    // The job finds its image gone: it removes what it wrote, records nothing.
     app.drained().await;
     let stats = app.json("/api/stats").await;
     let none = serde_json::json!({"done": 0, "failed": 0, "pending": 0, "processing": 0});
@@ -177,6 +205,28 @@ async fn a_delete_while_the_job_runs_leaves_no_job_behind() {
     assert_eq!(app.blob_keys().await, Vec::<String>::new(), "no orphan thumbnail");
     assert_eq!(app.get(&format!("/api/image/{id}")).await.status(), 404);
     app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_delete_before_the_jobs_first_thumbnail_leaves_nothing() {
+    delete_while_the_job_writes(0, ThenTheJob::Writes).await;
+}
+
+#[actix_web::test]
+async fn a_delete_between_the_jobs_thumbnails_leaves_nothing() {
+    delete_while_the_job_writes(1, ThenTheJob::Writes).await;
+}
+
+/// The case that left `thumbnails/…/128.jpg` behind: the next delivery
+/// found no row and skipped, and nothing removed what the first one wrote.
+#[actix_web::test]
+async fn a_delete_then_a_failed_thumbnail_write_leaves_nothing() {
+    delete_while_the_job_writes(0, ThenTheJob::FailsAfterOne).await;
+}
+
+#[actix_web::test]
+async fn a_delete_then_a_job_that_fails_for_good_leaves_nothing() {
+    delete_while_the_job_writes(0, ThenTheJob::AbortsAfterOne).await;
 }
 
 #[actix_web::test]

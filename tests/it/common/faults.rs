@@ -22,6 +22,13 @@ pub struct FaultyStore {
     failing: AtomicBool,
     holding: AtomicBool,
     holding_variants: AtomicBool,
+    /// Variant writes that pass before the hold applies.
+    variant_writes_free: AtomicUsize,
+    /// Whether thumbnail writes fail once `variant_writes_before_failing`
+    /// passed, and whether for good (a bad key) or for now (an outage).
+    failing_variants: AtomicBool,
+    failing_for_good: AtomicBool,
+    variant_writes_before_failing: AtomicUsize,
     waiting: AtomicUsize,
     gate: Semaphore,
 }
@@ -33,6 +40,10 @@ impl FaultyStore {
             failing: false.into(),
             holding: false.into(),
             holding_variants: false.into(),
+            variant_writes_free: 0.into(),
+            failing_variants: false.into(),
+            failing_for_good: false.into(),
+            variant_writes_before_failing: 0.into(),
             waiting: 0.into(),
             gate: Semaphore::new(0),
         })
@@ -51,6 +62,20 @@ impl FaultyStore {
     /// Writes of thumbnails wait until [`FaultyStore::release`].
     pub fn hold_variant_writes(&self) {
         self.holding_variants.store(true, Ordering::SeqCst);
+    }
+
+    /// Writes of thumbnails after the first `n` wait until released: a job
+    /// paused between writing its variants.
+    pub fn hold_variant_writes_after(&self, n: usize) {
+        self.variant_writes_free.store(n, Ordering::SeqCst);
+        self.hold_variant_writes();
+    }
+
+    /// Thumbnail writes after the next `n` fail: for good, or as in an outage.
+    pub fn fail_variant_writes_after(&self, n: usize, for_good: bool) {
+        self.variant_writes_before_failing.store(n, Ordering::SeqCst);
+        self.failing_for_good.store(for_good, Ordering::SeqCst);
+        self.failing_variants.store(true, Ordering::SeqCst);
     }
 
     /// Whether a held call is waiting.
@@ -81,8 +106,21 @@ impl FaultyStore {
 #[async_trait]
 impl BlobStore for FaultyStore {
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
-        if key.starts_with(imaged::keys::VARIANT_PREFIX) && self.holding_variants.load(Ordering::SeqCst) {
+        let variant = key.starts_with(imaged::keys::VARIANT_PREFIX);
+        let free = variant
+            && self.variant_writes_free.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if variant && !free && self.holding_variants.load(Ordering::SeqCst) {
             self.wait_at_gate().await;
+        }
+        let passes = |n: usize| n.checked_sub(1);
+        if variant
+            && self.failing_variants.load(Ordering::SeqCst)
+            && self.variant_writes_before_failing.fetch_update(Ordering::SeqCst, Ordering::SeqCst, passes).is_err()
+        {
+            return Err(match self.failing_for_good.load(Ordering::SeqCst) {
+                true => StoreError::BadKey(key.to_owned()),
+                false => StoreError::Unavailable { key: key.to_owned(), source: anyhow::anyhow!(INTERNAL) },
+            });
         }
         self.fault(key)?;
         self.inner.put(key, bytes, content_type).await
