@@ -77,26 +77,29 @@ impl From<Stop> for ApiError {
     }
 }
 
-/// A request body read at [`Pace`], at most `limit` bytes.
+/// A request body read at [`Pace`], at most `limit` bytes of content and
+/// `framing` bytes of form around it.
 pub struct Paced {
     stop: Rc<Cell<Option<Stop>>>,
 }
 
 impl Paced {
-    /// Refuses at once a body whose declared length passes `limit`; else
-    /// the body as a stream that ends in an error when it breaks the pace
-    /// or the limit ([`Paced::refusal`] then says which).
+    /// Refuses at once a body whose declared length passes the limit;
+    /// else the body as a stream that ends in an error when it breaks the
+    /// pace or the limit ([`Paced::refusal`] then says which).
     pub fn start<S>(
         request: &HttpRequest,
         body: S,
         pace: Pace,
         limit: usize,
+        framing: usize,
     ) -> Result<(Self, impl Stream<Item = Result<Bytes, PayloadError>> + 'static), ApiError>
     where
         S: Stream<Item = Result<Bytes, PayloadError>> + Unpin + 'static,
     {
+        let most = (limit + framing) as u64;
         let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
+        if declared.is_some_and(|n| n > most) {
             return Err(ApiError::TooLarge(limit));
         }
         let stop = Rc::new(Cell::new(None));
@@ -109,7 +112,7 @@ impl Paced {
             let (due, late) = pace.next_by(started, received);
             let (item, received) = match tokio::time::timeout_at(due, body.next()).await {
                 Ok(None) => return None,
-                Ok(Some(Ok(chunk))) if received + chunk.len() as u64 > limit as u64 => {
+                Ok(Some(Ok(chunk))) if received + chunk.len() as u64 > most => {
                     stop.set(Some(Stop::TooLarge(limit)));
                     (Err(PayloadError::Overflow), received)
                 }

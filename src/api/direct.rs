@@ -105,7 +105,7 @@ pub async fn put(
     if sent_type != granted.content_type {
         return Err(ApiError::BadRequest(format!("Content-Type must be {}, as granted", granted.content_type)));
     }
-    let (paced, body) = Paced::start(&request, body, state.pace, granted.size as usize)?;
+    let (paced, body) = Paced::start(&request, body, state.pace, granted.size as usize, 0)?;
     let claim = state.grants.claim(&granted)?;
     let malformed = |err: actix_web::error::PayloadError| {
         tracing::debug!(error = %err, "unreadable upload body");

@@ -122,7 +122,7 @@ pub async fn upload(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (paced, body) = Paced::start(&request, payload, state.pace, state.max_upload_bytes + FORM_OVERHEAD)?;
+    let (paced, body) = Paced::start(&request, payload, state.pace, state.max_upload_bytes, FORM_OVERHEAD)?;
     let form = Multipart::new(request.headers(), body);
     let (name, file) = read_upfile(form, &state).await.map_err(|err| paced.refusal().unwrap_or(err))?;
     let kind = file.kind("upfile")?;

@@ -64,6 +64,23 @@ impl FsStore {
     }
 }
 
+/// Renames `from` to `to`, making `to`'s folders first; again when a
+/// delete removed one of them, emptied, in between.
+async fn place(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut attempts = 0;
+    loop {
+        if let Some(dir) = to.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        match tokio::fs::rename(from, to).await {
+            Err(err) if err.kind() == ErrorKind::NotFound && attempts < 3 && tokio::fs::try_exists(from).await? => {
+                attempts += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Removes the folders of `all` whose lock no process holds (their
 /// processes are gone), and loose files of the layout before the folders.
 fn clear_abandoned(all: &Path) -> std::io::Result<()> {
@@ -116,11 +133,8 @@ impl BlobStore for FsStore {
         let path = self.path(key)?;
         let tmp = self.incoming_path();
         let write = async {
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir).await?;
-            }
             tokio::fs::write(&tmp, &bytes).await?;
-            tokio::fs::rename(&tmp, &path).await
+            place(&tmp, &path).await
         };
         if let Err(err) = write.await {
             let _ = tokio::fs::remove_file(&tmp).await;
@@ -133,18 +147,14 @@ impl BlobStore for FsStore {
         let path = self.path(key)?;
         let tmp = self.incoming_path();
         let write = async {
-            if let Some(dir) = path.parent() {
-                tokio::fs::create_dir_all(dir).await?;
-            }
             // Moved when on the same file system, else copied in first.
-            if let Err(err) = tokio::fs::rename(file, &path).await {
-                if err.kind() != ErrorKind::CrossesDevices {
-                    return Err(err);
+            match place(file, &path).await {
+                Err(err) if err.kind() == ErrorKind::CrossesDevices => {
+                    tokio::fs::copy(file, &tmp).await?;
+                    place(&tmp, &path).await
                 }
-                tokio::fs::copy(file, &tmp).await?;
-                tokio::fs::rename(&tmp, &path).await?;
+                other => other,
             }
-            Ok(())
         };
         if let Err(err) = write.await {
             let _ = tokio::fs::remove_file(&tmp).await;
@@ -172,10 +182,22 @@ impl BlobStore for FsStore {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        match tokio::fs::remove_file(self.path(key)?).await {
-            Err(err) if err.kind() != ErrorKind::NotFound => Err(io_error(key, err)),
-            _ => Ok(()),
+        let path = self.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Err(err) if err.kind() != ErrorKind::NotFound => return Err(io_error(key, err)),
+            _ => {}
         }
+        // The folders it leaves empty go too (each image has one of
+        // thumbnails): a host that deletes what it stores keeps no inodes.
+        // A write into one of them meanwhile makes it again ([`place`]).
+        let mut dir = path.parent();
+        while let Some(folder) = dir.filter(|folder| *folder != self.root) {
+            if tokio::fs::remove_dir(folder).await.is_err() {
+                break; // not empty, or gone already
+            }
+            dir = folder.parent();
+        }
+        Ok(())
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -223,6 +245,26 @@ mod tests {
         store.delete("images/a b.jpg").await.unwrap();
         assert!(matches!(store.get("images/a b.jpg").await, Err(StoreError::NotFound(_))));
         store.delete("images/a b.jpg").await.expect("deleting twice is fine");
+    }
+
+    #[tokio::test]
+    async fn deleting_an_objects_last_neighbour_removes_its_empty_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("blobs");
+        let store = FsStore::open(root.clone()).await.unwrap();
+        for key in ["thumbnails/k.jpg/128.jpg", "thumbnails/k.jpg/256.jpg", "images/k.jpg"] {
+            store.put(key, Bytes::from_static(b"x"), "image/jpeg").await.unwrap();
+        }
+        store.delete("thumbnails/k.jpg/128.jpg").await.unwrap();
+        assert!(root.join("thumbnails/k.jpg").is_dir(), "256.jpg is still there");
+        store.delete("thumbnails/k.jpg/256.jpg").await.unwrap();
+        assert!(!root.join("thumbnails").exists(), "emptied folders are removed");
+        assert!(root.join("images/k.jpg").is_file());
+        store.delete("images/k.jpg").await.unwrap();
+        let left: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
+        assert!(left.is_empty() && root.is_dir(), "the root stays, empty: {left:?}");
+        store.put("thumbnails/k.jpg/128.jpg", Bytes::from_static(b"y"), "image/jpeg").await.unwrap();
+        assert_eq!(store.get("thumbnails/k.jpg/128.jpg").await.unwrap(), Bytes::from_static(b"y"));
     }
 
     #[tokio::test]

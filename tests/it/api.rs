@@ -245,7 +245,18 @@ async fn concurrent_uploads_and_deletes_all_succeed() {
     let none = serde_json::json!({"done": 0, "failed": 0, "pending": 0, "processing": 0});
     assert_eq!(app.json("/api/stats").await["jobs"], none, "no phantom jobs");
     assert_eq!(app.blob_keys().await, Vec::<String>::new());
+    // Nor folders: an image's folder of thumbnails goes with its last one.
+    let folders = walk_folders(&dir.path().join("blobs"));
+    assert!(folders.is_empty(), "folders left in the file store: {folders:?}");
     app.stop().await;
+}
+
+/// The folders under `dir`, at any depth (none where `dir` is missing, as
+/// on S3).
+fn walk_folders(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let folders = entries.map(|e| e.unwrap().path()).filter(|p| p.is_dir());
+    folders.flat_map(|p| std::iter::once(p.clone()).chain(walk_folders(&p))).collect()
 }
 
 #[actix_web::test]
