@@ -141,7 +141,13 @@ fn a_hung_request_does_not_hold_the_stop() {
         )
         .unwrap();
     stream.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Held once its spool file exists.
+    let spool = dir.path().join("uploads.incoming");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(&spool).map_or(0, |entries| entries.count()) == 0 {
+        assert!(Instant::now() < deadline, "the upload never reached its handler:\n{}", daemon.log_tail());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let started = Instant::now();
     let status = daemon.stop();
     let took = started.elapsed();
