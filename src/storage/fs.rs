@@ -41,8 +41,12 @@ impl FsStore {
         let incoming = all.join(uuid::Uuid::new_v4().simple().to_string());
         let opened = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&incoming)?;
-            let lock = File::create(incoming.join(LOCK))?;
+            // Locked before it takes its name: another opener that finds
+            // the lock file finds it held, never free for a moment.
+            let pending = incoming.join(".lock.new");
+            let lock = File::create(&pending)?;
             lock.try_lock().map_err(std::io::Error::from)?;
+            std::fs::rename(&pending, incoming.join(LOCK))?;
             clear_abandoned(&all)?;
             Ok::<_, std::io::Error>((incoming, lock))
         });
@@ -92,7 +96,7 @@ fn clear_abandoned(all: &Path) -> std::io::Result<()> {
         }
         let free = match File::open(path.join(LOCK)) {
             Ok(lock) => lock.try_lock().is_ok(),
-            // Made, but its lock not yet: a process is opening it.
+            // Made, but its lock not named yet: a process is opening it.
             Err(err) if err.kind() == ErrorKind::NotFound => false,
             Err(err) => return Err(err),
         };
