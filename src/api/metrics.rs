@@ -1,5 +1,6 @@
 //! Request counts and latency by route pattern (not by raw path, which
-//! would give every image id a series of its own).
+//! would give every image id a series of its own), as `request_id` found
+//! it for the log.
 
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use actix_web::{
     middleware::Next,
 };
 
+use super::request_id;
 use crate::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS_TOTAL};
 
 pub async fn record(
@@ -17,8 +19,8 @@ pub async fn record(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
+    let route = request_id::route(&req);
     let response = next.call(req).await?;
-    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
     let status = response.status().as_u16().to_string();
     metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route).record(started.elapsed().as_secs_f64());

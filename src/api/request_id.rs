@@ -4,10 +4,11 @@
 //! tracing span, so every log line of a request can be found by it.
 //!
 //! The span names the route pattern the request matches, never its path:
-//! a path can carry a secret (a direct upload's grant).
+//! a path can carry a secret (a direct upload's grant). The pattern is
+//! found once, here, and kept in the request for the metrics' labels.
 
 use actix_web::{
-    Error,
+    Error, HttpMessage,
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
     http::header::{HeaderName, HeaderValue},
@@ -19,6 +20,16 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
     static CURRENT: String;
+}
+
+/// The route pattern a request matches.
+struct MatchedRoute(String);
+
+const UNMATCHED: &str = "unmatched";
+
+/// The route pattern [`assign`] found for `req` (`unmatched` for none).
+pub fn route(req: &ServiceRequest) -> String {
+    req.extensions().get::<MatchedRoute>().map_or_else(|| UNMATCHED.to_owned(), |r| r.0.clone())
 }
 
 /// The id of the request being answered, for error bodies that point to
@@ -34,9 +45,9 @@ pub async fn assign(
     let given = req.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|id| plain(id));
     let id = given.map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
     // Matched on the decoded path, as the router matches it.
-    let route = req.resource_map().match_pattern(req.match_info().as_str());
-    let route = route.as_deref().unwrap_or("unmatched");
+    let route = req.resource_map().match_pattern(req.match_info().as_str()).unwrap_or_else(|| UNMATCHED.into());
     let span = tracing::info_span!("request", id = %id, method = %req.method(), route);
+    req.extensions_mut().insert(MatchedRoute(route));
     let mut response = CURRENT.scope(id.clone(), next.call(req).instrument(span.clone())).await?;
     span.in_scope(|| tracing::debug!(status = response.status().as_u16(), "answered"));
     if let Ok(value) = HeaderValue::from_str(&id) {
