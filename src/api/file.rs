@@ -49,8 +49,8 @@ fn read_error(key: &str, err: std::io::Error) -> ApiError {
 
 /// The type an original is served as: CloudX's `image/<extension>` where
 /// the bytes were sniffed as that type, else the sniffed type; bytes never
-/// sniffed as an image are `application/octet-stream`. Never the client's name alone: a JPEG named
-/// `x.svg+xml` is not served as SVG.
+/// sniffed as an image are `application/octet-stream`. Never the client's
+/// name alone: a JPEG named `x.svg+xml` is not served as SVG.
 fn served_type(name: &str, sniffed: Option<Kind>) -> String {
     let Some(kind) = sniffed else { return "application/octet-stream".to_owned() };
     match name.rsplit_once('.') {

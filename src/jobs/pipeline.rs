@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use super::{Event, Job, JobError};
 use crate::{
-    db::{Completion, JobState, JobStatus, MetaRepo, NewImage, VariantRow, same_sizes},
+    db::{Completion, DbError, JobState, JobStatus, MetaRepo, NewImage, VariantRow, same_sizes},
     imaging::{self, CpuPool},
     keys::variant_key,
     notify::Notifier,
@@ -156,11 +156,7 @@ impl Pipeline {
         if !self.meta.claim_notice(image_id).await? {
             return Ok(());
         }
-        if let Err(err) = self.notify(notice).await {
-            self.meta.release_notice(image_id).await?;
-            return Err(err);
-        }
-        Ok(())
+        self.send_claimed(notice, self.meta.release_notice(image_id)).await
     }
 
     /// A delete's notice: once per image, however many requests queued it
@@ -171,11 +167,21 @@ impl Pipeline {
         if !self.meta.claim_sent_notice(notice).await? {
             return Ok(());
         }
-        if let Err(err) = self.notify(notice).await {
-            self.meta.release_sent_notice(notice).await?;
-            return Err(err);
+        self.send_claimed(notice, self.meta.release_sent_notice(notice)).await
+    }
+
+    /// Sends a notice this delivery claimed; when it cannot, `release`
+    /// gives the claim back, so that a later delivery sends it.
+    async fn send_claimed(
+        &self,
+        notice: &str,
+        release: impl Future<Output = Result<(), DbError>>,
+    ) -> Result<(), JobError> {
+        let sent = self.notify(notice).await;
+        if sent.is_err() {
+            release.await?;
         }
-        Ok(())
+        sent
     }
 
     /// The notice of an upload job whose object is gone: CloudX sends one
