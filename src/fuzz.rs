@@ -7,7 +7,7 @@
 /// Any queue body: a CloudX text body, an S3 or EventBridge event, or
 /// garbage. Parsing never panics, and a job it gives names an object.
 pub fn message(body: &str) {
-    if let Ok(jobs) = crate::jobs::message::parse(body) {
+    if let Ok(jobs) = crate::messages::parse(body) {
         for job in jobs {
             assert!(!job.object_key.is_empty(), "a job without a key from {body:?}");
         }

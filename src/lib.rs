@@ -9,7 +9,8 @@
 //! - `cli`       the command line (serve, migrate, check-config, thumbnail, dlq)
 //! - `api`       HTTP handlers, one file per resource; errors → status codes
 //! - `actors`    the supervisor and the queue pollers it restarts
-//! - `jobs`      queue messages, the job pipeline, retry-or-abort errors
+//! - `messages`  queue bodies, one leaf file per format
+//! - `jobs`      the job pipeline, the reconciler, retry-or-abort errors
 //! - `imaging`   the resize core (probe, decode, resize, encode) and its CPU pool
 //! - `keys`      object keys of originals and variants
 //! - `fuzz`      the properties the fuzz targets check (also run on their seeds by the tests)
@@ -29,6 +30,7 @@ pub mod imaging;
 pub mod jobs;
 pub mod keys;
 pub mod liveness;
+pub mod messages;
 pub mod notify;
 pub mod queue;
 pub mod shutdown;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, error::Problem};
-use crate::{db::ImageRow, jobs::message, keys::variant_key};
+use crate::{db::ImageRow, keys::variant_key, messages};
 
 /// An `images` row as CloudX renders it (keys in its sorted order).
 #[derive(Debug, Serialize, ToSchema)]
@@ -66,7 +66,7 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<Ht
         content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::ImageNotFound)?;
-    state.queue.send(&message::delete_body(&row)).await?;
+    state.queue.send(&messages::delete_body(&row)).await?;
     if !remove(&state, &row).await? {
         return Err(ApiError::ImageNotFound);
     }

@@ -23,8 +23,7 @@ use super::{ApiError, AppState, body::Paced, error::Problem};
 use crate::{
     db::NewImage,
     imaging::{self, Kind, SUPPORTED},
-    jobs::message,
-    keys,
+    keys, messages,
     storage::DEFAULT_CONTENT_TYPE,
     telemetry::UPLOAD_BYTES_IN_FLIGHT,
 };
@@ -152,7 +151,7 @@ pub(super) async fn store(
     };
     let id = state.meta.insert_image(&image, Some(kind.mime())).await?;
     let row = image.into_row(id);
-    let body = message::upload_body(&row, &format!("{}/api/image/file/{id}", state.public_base));
+    let body = messages::upload_body(&row, &format!("{}/api/image/file/{id}", state.public_base));
     if let Err(err) = state.queue.send(&body).await {
         // Undone, so the client's retry starts clean; what cannot be undone
         // now, the reconciler finishes.

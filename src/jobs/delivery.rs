@@ -5,7 +5,8 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Job, JobError, Pipeline, message};
+use super::{JobError, Pipeline};
+use crate::messages::{self, Job};
 use crate::{
     liveness::Worker,
     queue::{Delivery, JobQueue, QueueError},
@@ -45,7 +46,7 @@ impl DeliveryHandler {
     }
 
     async fn handle_inner(&self, delivery: &Delivery, shutdown: &CancellationToken) {
-        let jobs = match message::parse(&delivery.body) {
+        let jobs = match messages::parse(&delivery.body) {
             Ok(jobs) => jobs,
             Err(reason) => {
                 // Not deleted: after max_receives it lands in the dead letters,

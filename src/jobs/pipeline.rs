@@ -9,11 +9,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::instrument;
 
-use super::{Event, Job, JobError};
+use super::JobError;
 use crate::{
     db::{Completion, DbError, JobState, JobStatus, MetaRepo, NewImage, VariantRow, same_sizes},
     imaging::{self, CpuPool},
     keys::variant_key,
+    messages::{Event, Job},
     notify::Notifier,
     storage::{BlobStore, StoreError},
     telemetry::{self, PIXEL_BUDGET_BYTES, PIXEL_BUDGET_USED_BYTES},

@@ -22,12 +22,12 @@ use std::{sync::Arc, time::Duration};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::message;
 use crate::{
     config::ReconcileSettings,
     db::{JobState, JobStatus, MetaRepo, StuckJob},
     keys::variant_key,
     liveness::{State, Worker},
+    messages,
     queue::JobQueue,
     storage::BlobStore,
     telemetry::RECONCILED_TOTAL,
@@ -109,7 +109,7 @@ impl Reconciler {
                 report.gave_up += 1;
             } else if self.meta.requeue_job(job.image.id, job.updated_at).await? {
                 let link = format!("{}/api/image/file/{}", self.public_base, job.image.id);
-                self.queue.send(&message::upload_body(&job.image, &link)).await?;
+                self.queue.send(&messages::upload_body(&job.image, &link)).await?;
                 tracing::info!(key = %job.image.object_key, status = job.status.as_str(), "stuck job queued again");
                 count("requeued");
                 report.requeued += 1;

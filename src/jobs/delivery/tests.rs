@@ -13,7 +13,7 @@ use super::*;
 use crate::{
     config::Settings,
     db::{JobStatus, NewImage},
-    jobs::message::upload_body,
+    messages::upload_body,
     notify::{Notifier, NotifyError, Subscription},
     startup::{Backends, job_handler},
     storage::{BlobMeta, BlobReader, BlobStore, StoreError},

@@ -1,29 +1,9 @@
-//! Queue bodies. imaged writes, and reads, the CloudX plain-text body byte
-//! for byte, so it can share a queue with a CloudX app in both directions;
-//! it also reads the JSON events other pipelines put on their queues
-//! (`events`).
+//! The CloudX plain-text body: six `name: value` lines, no trailing newline.
 
 use chrono::NaiveDateTime;
 
+use super::job::{Event, Job};
 use crate::db::ImageRow;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    /// Make the variants of this object.
-    Upload,
-    /// The object is gone: remove its variants.
-    Delete,
-}
-
-/// One unit of work, whatever body it came in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    pub event: Event,
-    pub object_key: String,
-    /// The text the notice publishes: for a CloudX body the body itself, as
-    /// CloudX does; events from other pipelines had no notices and get none.
-    pub notice: Option<String>,
-}
 
 /// The body CloudX sends after an upload: six lines, no trailing newline.
 pub fn upload_body(image: &ImageRow, download_link: &str) -> String {
@@ -53,18 +33,8 @@ fn python_datetime(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// Turns a body into its jobs (an S3 event may carry several, a test event
-/// none), or says why it holds none.
-pub fn parse(body: &str) -> Result<Vec<Job>, String> {
-    if is_json(body) { super::events::parse(body) } else { parse_text(body).map(|job| vec![job]) }
-}
-
-pub(super) fn is_json(body: &str) -> bool {
-    body.trim_start().starts_with('{')
-}
-
-/// The CloudX plain-text body.
-fn parse_text(body: &str) -> Result<Job, String> {
+/// A CloudX body; its notice is the body itself, as CloudX sends it.
+pub fn parse(body: &str) -> Result<Job, String> {
     let field = |name: &str| {
         body.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
@@ -84,6 +54,7 @@ fn parse_text(body: &str) -> Result<Job, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messages;
 
     fn row() -> ImageRow {
         ImageRow {
@@ -114,17 +85,20 @@ mod tests {
     #[test]
     fn parses_what_it_writes() {
         let body = upload_body(&row(), "http://h/api/image/file/1");
-        let job = parse(&body).unwrap().remove(0);
+        let job = messages::parse(&body).unwrap().remove(0);
         assert_eq!((job.event, job.object_key.as_str()), (Event::Upload, row().object_key.as_str()));
         assert_eq!(job.notice, Some(body));
-        assert_eq!(parse(&delete_body(&row())).unwrap()[0].event, Event::Delete);
-        assert_eq!(parse("event_type: upload\r\nobject_key: images/a.jpg\r\n").unwrap()[0].object_key, "images/a.jpg");
+        assert_eq!(messages::parse(&delete_body(&row())).unwrap()[0].event, Event::Delete);
+        assert_eq!(
+            messages::parse("event_type: upload\r\nobject_key: images/a.jpg\r\n").unwrap()[0].object_key,
+            "images/a.jpg"
+        );
     }
 
     #[test]
     fn refuses_other_bodies_with_a_reason() {
-        assert!(parse("hello").unwrap_err().contains("event_type"));
-        assert!(parse("event_type: resize\nobject_key: a").unwrap_err().contains("resize"));
-        assert!(parse("event_type: upload\nobject_key: ").unwrap_err().contains("object_key"));
+        assert!(messages::parse("hello").unwrap_err().contains("event_type"));
+        assert!(messages::parse("event_type: resize\nobject_key: a").unwrap_err().contains("resize"));
+        assert!(messages::parse("event_type: upload\nobject_key: ").unwrap_err().contains("object_key"));
     }
 }
