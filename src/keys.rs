@@ -40,8 +40,20 @@ pub const VARIANT_PREFIX: &str = "thumbnails/";
 
 /// `images/abc-t1.jpg` → `thumbnails/abc-t1.jpg/256.jpg`.
 pub fn variant_key(source_key: &str, size: u32) -> String {
+    format!("{}{size}.jpg", variant_folder(source_key))
+}
+
+/// Where a source key's variants live: `images/abc-t1.jpg` →
+/// `thumbnails/abc-t1.jpg/`.
+pub fn variant_folder(source_key: &str) -> String {
     let name = source_key.strip_prefix("images/").unwrap_or(source_key);
-    format!("{VARIANT_PREFIX}{name}/{size}.jpg")
+    format!("{VARIANT_PREFIX}{name}/")
+}
+
+/// Whether `key` lies right in `folder`: a deeper key is another source's
+/// variant (`images/a` and `images/a/b.jpg` are two images).
+pub fn is_variant_in(folder: &str, key: &str) -> bool {
+    key.strip_prefix(folder).is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
 }
 
 /// The file name part of a key, as CloudX offers it for download.
@@ -80,5 +92,8 @@ mod tests {
         assert_eq!(variant_key("images/abc-t1.jpg", 256), variant_key("images/abc-t1.jpg", 256));
         assert_eq!(variant_key("uploads/x.png", 128), "thumbnails/uploads/x.png/128.jpg");
         assert_eq!(file_name("images/abc-t1.jpg"), "abc-t1.jpg");
+        let folder = variant_folder("images/a");
+        assert!(is_variant_in(&folder, &variant_key("images/a", 64)));
+        assert!(!is_variant_in(&folder, &variant_key("images/a/b.jpg", 64)), "another image's variant");
     }
 }

@@ -10,6 +10,7 @@
 //! - `api`       HTTP handlers, one file per resource; errors → status codes
 //! - `actors`    the supervisor and the queue pollers it restarts
 //! - `messages`  queue bodies, one leaf file per format
+//! - `images`    an image's life: accept, make, delete, forget, repair; every removal of its blobs
 //! - `jobs`      the job pipeline, the reconciler, retry-or-abort errors
 //! - `imaging`   the resize core (probe, decode, resize, encode) and its CPU pool
 //! - `keys`      object keys of originals and variants
@@ -26,6 +27,7 @@ pub mod config;
 pub mod db;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod images;
 pub mod imaging;
 pub mod jobs;
 pub mod keys;

@@ -136,7 +136,8 @@ mod tests {
         let queue = Arc::new(Outage { failures: 3, calls: AtomicU32::new(0), times: Default::default() });
         backends.queue = queue.clone();
         let liveness = Liveness::default();
-        let handler = job_handler(&settings, &backends, &liveness).unwrap();
+        let images = crate::startup::images(&settings, &backends, "http://imaged.test".into());
+        let handler = job_handler(&settings, &backends, images, &liveness).unwrap();
         let shutdown = CancellationToken::new();
         let deps = PollerDeps {
             handler: Arc::new(handler),

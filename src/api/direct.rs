@@ -116,7 +116,7 @@ pub async fn put(
         return Err(ApiError::BadRequest(format!("the body must be {} bytes, as granted", granted.size)));
     }
     let kind = file.kind("the body")?;
-    let id = upload::store(&state, granted.object_key.clone(), &file, &granted.content_type, kind).await?;
+    let id = state.images.accept(granted.object_key.clone(), &file.path, &granted.content_type, kind).await?;
     claim.keep();
     Ok(HttpResponse::Ok().json(Uploaded { id }))
 }

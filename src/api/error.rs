@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::request_id;
-use crate::{db::DbError, notify::NotifyError, queue::QueueError, storage::StoreError};
+use crate::{db::DbError, images::LifecycleError, notify::NotifyError, queue::QueueError, storage::StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -149,6 +149,17 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound(_) => Self::FileNotFound,
             other => unavailable(other),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(err: LifecycleError) -> Self {
+        match err {
+            LifecycleError::Db(err) => err.into(),
+            LifecycleError::Store(err) => err.into(),
+            LifecycleError::Queue(err) => err.into(),
+            LifecycleError::DeleteUnderWay(_) => Self::Busy("another request is deleting this image; try again"),
         }
     }
 }

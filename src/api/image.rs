@@ -1,13 +1,11 @@
 //! `/api/image` and `/api/image/{id}`: the CloudX metadata routes.
 
-use std::collections::BTreeSet;
-
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, error::Problem};
-use crate::{db::ImageRow, keys::variant_key, messages};
+use crate::db::ImageRow;
 
 /// An `images` row as CloudX renders it (keys in its sorted order).
 #[derive(Debug, Serialize, ToSchema)]
@@ -53,45 +51,16 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<Ht
     Ok(HttpResponse::Ok().json(ImageJson::from(row)))
 }
 
-/// Queues the CloudX delete message, then removes the row, the original
-/// and its thumbnails. In this order a queue that fails loses nothing (the
-/// client's retry does it all); a removal that fails after the message is
-/// finished by the delete job, which removes what its object no longer
-/// has, or by the retry. The other order removed the image and then, with
-/// the queue down, answered 503 to a retry that could only find 404: the
-/// delete's message was lost.
+/// Deletes the image (see [`crate::images::Images::delete`]): of the
+/// requests that delete one image at once, one queues the CloudX delete
+/// message and removes it, the others wait and answer as it did.
 #[utoipa::path(delete, path = "/image/{image_id}", tag = "image", params(("image_id" = u64, Path)),
     responses((status = 200, content((String = "application/json", example = json!("Image deleted.")))),
         (status = 404, description = "not found; a problem document when the id is not an integer",
         content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn delete(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::ImageNotFound)?;
-    state.queue.send(&messages::delete_body(&row)).await?;
-    if !remove(&state, &row).await? {
+    if !state.images.delete(image_id(&id)?).await? {
         return Err(ApiError::ImageNotFound);
     }
     Ok(HttpResponse::Ok().json("Image deleted."))
-}
-
-/// Removes the row, then the original and its variants (the recorded ones,
-/// and those of every configured size, which a running job may be writing).
-/// The key is journaled first, so blobs a crash or a store outage leaves
-/// are removed by the reconciler: once the row is gone, the image is.
-/// False when there was no row.
-pub(super) async fn remove(state: &AppState, row: &ImageRow) -> Result<bool, ApiError> {
-    state.meta.journal(&row.object_key).await?;
-    let Some(variants) = state.meta.delete_image(row.id).await? else {
-        return Ok(false);
-    };
-    let recorded = variants.into_iter().map(|v| v.object_key);
-    let keys: BTreeSet<String> = recorded.chain(state.sizes.iter().map(|&s| variant_key(&row.object_key, s))).collect();
-    let mut removed = state.blobs.delete(&row.object_key).await;
-    for key in &keys {
-        removed = removed.and(state.blobs.delete(key).await);
-    }
-    match removed {
-        Ok(()) => state.meta.unjournal(&row.object_key).await?,
-        Err(err) => tracing::warn!(error = %err, "blobs of a deleted image left for the reconciler"),
-    }
-    Ok(true)
 }

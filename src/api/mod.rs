@@ -30,10 +30,15 @@ pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use upload::open_spool;
 
-use crate::{config::Settings, db::MetaRepo, notify::Notifier, queue::JobQueue, startup::Backends, storage::BlobStore};
+use crate::{
+    config::Settings, db::MetaRepo, images::Images, notify::Notifier, queue::JobQueue, startup::Backends,
+    storage::BlobStore,
+};
 
 /// What the handlers share.
 pub struct AppState {
+    /// Every change of an image's state goes through it.
+    pub images: Arc<Images>,
     pub meta: Arc<dyn MetaRepo>,
     pub blobs: Arc<dyn BlobStore>,
     pub queue: Arc<dyn JobQueue>,
@@ -41,8 +46,6 @@ pub struct AppState {
     /// Base of download links, decided at start (never from a request).
     pub public_base: String,
     pub max_upload_bytes: usize,
-    /// Variant sizes: a delete removes these even before a job records them.
-    pub sizes: Vec<u32>,
     /// Where uploads are received (see [`upload::open_spool`]).
     pub spool: PathBuf,
     /// Bytes of uploads being received, all requests together.
@@ -62,6 +65,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         backends: &Backends,
+        images: Arc<Images>,
         settings: &Settings,
         public_base: String,
         api_tokens: ApiTokens,
@@ -71,13 +75,13 @@ impl AppState {
         let Backends { meta, blobs, queue, notifier } = backends.clone();
         let budget = settings.http.upload_bytes_in_flight.min(Semaphore::MAX_PERMITS);
         Self {
+            images,
             meta,
             blobs,
             queue,
             notifier,
             public_base,
             max_upload_bytes: settings.processing.max_upload_bytes,
-            sizes: settings.processing.sizes.clone(),
             spool,
             upload_budget: Arc::new(Semaphore::new(budget)),
             pace: body::Pace::new(&settings.http),

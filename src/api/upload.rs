@@ -21,9 +21,8 @@ use utoipa::ToSchema;
 
 use super::{ApiError, AppState, body::Paced, error::Problem};
 use crate::{
-    db::NewImage,
     imaging::{self, Kind, SUPPORTED},
-    keys, messages,
+    keys,
     storage::DEFAULT_CONTENT_TYPE,
     telemetry::UPLOAD_BYTES_IN_FLIGHT,
 };
@@ -53,7 +52,7 @@ const SNIFF_BYTES: usize = 64;
 /// An upload received into the spool.
 pub(super) struct Spooled {
     /// Removed when this is dropped (unless the store moved it).
-    path: TempPath,
+    pub path: TempPath,
     head: Vec<u8>,
     pub size: usize,
     /// Its share of `http.upload_bytes_in_flight`, held until the answer.
@@ -126,39 +125,8 @@ pub async fn upload(
     let (name, file) = read_upfile(form, &state).await.map_err(|err| paced.refusal().unwrap_or(err))?;
     let kind = file.kind("upfile")?;
     // No content type, as CloudX uploads: S3 records its default.
-    let id = store(&state, keys::original_key(&name), &file, DEFAULT_CONTENT_TYPE, kind).await?;
+    let id = state.images.accept(keys::original_key(&name), &file.path, DEFAULT_CONTENT_TYPE, kind).await?;
     Ok(HttpResponse::Ok().json(Uploaded { id }))
-}
-
-/// Stores a received upload under `object_key`, records its row and
-/// queues its job; the image id.
-pub(super) async fn store(
-    state: &AppState,
-    object_key: String,
-    file: &Spooled,
-    content_type: &str,
-    kind: Kind,
-) -> Result<i64, ApiError> {
-    // Journaled until its row exists: if imaged dies in between, the
-    // reconciler removes the blob.
-    state.meta.journal(&object_key).await?;
-    let stored = state.blobs.put_file(&object_key, &file.path, content_type).await?;
-    let image = NewImage {
-        object_key,
-        object_type: stored.content_type,
-        last_modified: stored.last_modified,
-        object_size: stored.size as i64,
-    };
-    let id = state.meta.insert_image(&image, Some(kind.mime())).await?;
-    let row = image.into_row(id);
-    let body = messages::upload_body(&row, &format!("{}/api/image/file/{id}", state.public_base));
-    if let Err(err) = state.queue.send(&body).await {
-        // Undone, so the client's retry starts clean; what cannot be undone
-        // now, the reconciler finishes.
-        let _ = super::image::remove(state, &row).await;
-        return Err(err.into());
-    }
-    Ok(id)
 }
 
 async fn read_upfile(mut payload: Multipart, state: &AppState) -> Result<(String, Spooled), ApiError> {

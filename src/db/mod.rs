@@ -11,6 +11,8 @@ use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use crate::storage::BlobMeta;
+
 pub use mysql::{MysqlRepo, connect as connect_mysql};
 pub use sqlite::{SqliteRepo, open_local, write_tx};
 
@@ -79,6 +81,49 @@ pub struct JobState {
     pub error: Option<String>,
     /// The sniffed type of the original, e.g. `image/jpeg`.
     pub content_type: Option<String>,
+    /// The tag of the bytes this state is about (see [`BlobMeta::tag`]): a
+    /// done job is set back only by a state about other bytes than it was
+    /// made from. Read from the job, it is the tag its variants came from.
+    pub source_tag: Option<String>,
+}
+
+impl JobState {
+    pub fn new(status: JobStatus) -> Self {
+        Self { status, error: None, content_type: None, source_tag: None }
+    }
+}
+
+/// What a job made, for [`MetaRepo::complete_job`].
+#[derive(Debug, Clone, Copy)]
+pub struct Made<'a> {
+    pub variants: &'a [VariantRow],
+    /// The original the variants were made from, as the store reported it
+    /// before the job read it.
+    pub source: &'a BlobMeta,
+    /// How long the job ran.
+    pub took: Duration,
+}
+
+/// What an image's job last made, to tell whether it is made from the
+/// bytes its key holds now.
+struct MadeState {
+    done: bool,
+    sizes: Vec<i64>,
+    source_tag: Option<String>,
+    object_size: i64,
+    last_modified: NaiveDateTime,
+}
+
+impl MadeState {
+    /// Done, with these sizes, from these bytes. A job done before imaged
+    /// recorded tags is judged by the row's size and time, as S3 reports them.
+    fn covers(&self, source: &BlobMeta, sizes: &[i64]) -> bool {
+        let same_bytes = match &self.source_tag {
+            Some(tag) => *tag == source.tag,
+            None => self.object_size == source.size as i64 && self.last_modified == source.last_modified,
+        };
+        self.done && same_bytes && same_sizes(&self.sizes, sizes)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -100,19 +145,23 @@ pub trait MetaRepo: Send + Sync {
     /// The newest row for a key: an S3 key may have been re-uploaded.
     async fn image_by_key(&self, key: &str) -> Result<Option<ImageRow>, DbError>;
     async fn images(&self) -> Result<Vec<ImageRow>, DbError>;
-    /// Removes the row with its job and variants; returns the variants so
-    /// their blobs can go too, or `None` when there was no such row.
+    /// Removes the row with its job, variants and delete mark; returns the
+    /// variants so their blobs can go too, or `None` when there was no such row.
     async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError>;
     async fn job(&self, image_id: i64) -> Result<Option<JobState>, DbError>;
     /// Records the job's state while the image exists; never re-creates
     /// the state of a deleted image, and a job that is done stays done (a
-    /// second delivery of it must not set it back).
+    /// second delivery of it must not set it back) unless the state is
+    /// about other bytes (`source_tag`) than it was made from.
     async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError>;
-    /// Replaces the variants and marks the job done, in one transaction;
-    /// unless the image was deleted meanwhile, or another delivery of the
-    /// same job already made these variants. `took` is how long the job ran.
-    async fn complete_job(&self, image_id: i64, variants: &[VariantRow], took: Duration)
-    -> Result<Completion, DbError>;
+    /// Whether the image's job is done with variants of `sizes` made from
+    /// the bytes `source` describes: a second delivery then does nothing.
+    async fn is_made(&self, image_id: i64, source: &BlobMeta, sizes: &[i64]) -> Result<bool, DbError>;
+    /// Replaces the variants and marks the job done, in one transaction,
+    /// recording the source's tag (and its size and time on the row, when
+    /// the key holds new bytes); unless the image was deleted meanwhile, or
+    /// another delivery already made these variants from these bytes.
+    async fn complete_job(&self, image_id: i64, made: &Made<'_>) -> Result<Completion, DbError>;
     async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError>;
     /// Number of jobs in each status.
     async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError>;
@@ -148,6 +197,18 @@ pub trait MetaRepo: Send + Sync {
     /// `seen` (so of several hosts, one re-enqueues it). A `processing` job
     /// counts one more requeue; a `pending` one was never started.
     async fn requeue_job(&self, image_id: i64, seen: NaiveDateTime) -> Result<bool, DbError>;
+    /// Takes the deleting of an image: true for the one caller to delete
+    /// it; false when it is gone, or while another's mark is newer than
+    /// `stale_before` (a caller that died leaves its mark to go stale).
+    async fn mark_delete(&self, image_id: i64, stale_before: NaiveDateTime) -> Result<bool, DbError>;
+    /// Gives a delete's mark back, when the delete could not begin.
+    async fn unmark_delete(&self, image_id: i64) -> Result<(), DbError>;
+    /// Leaves a delete that began and could not finish: its mark is made
+    /// stale at once, for the next request or the reconciler to take.
+    async fn leave_delete(&self, image_id: i64) -> Result<(), DbError>;
+    /// Images marked for deletion before `before` and still there: deletes
+    /// that died on the way, oldest first.
+    async fn stale_deletes(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<ImageRow>, DbError>;
     async fn check(&self) -> Result<(), DbError>;
 }
 
@@ -179,7 +240,8 @@ pub struct StuckJob {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completion {
     Done,
-    /// Done before, with variants of the same sizes: nothing written.
+    /// Done before, from the same bytes, with variants of the same sizes:
+    /// nothing written.
     AlreadyDone,
     /// The image is gone: nothing written.
     Gone,

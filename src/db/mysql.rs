@@ -16,10 +16,10 @@ use sqlx::{
 };
 
 use super::{
-    Completion, DbError, ImageRow, ImageStats, JobState, JobStatus, MetaRepo, NewImage, StuckJob, VariantRow, millis,
-    same_sizes, sha256,
+    Completion, DbError, ImageRow, ImageStats, JobState, JobStatus, Made, MadeState, MetaRepo, NewImage, StuckJob,
+    VariantRow, millis, sha256,
 };
-use crate::config::DatabaseSettings;
+use crate::{config::DatabaseSettings, storage::BlobMeta};
 
 /// `id` is `BIGINT UNSIGNED` (CloudX's `SERIAL`) and `last_modified` a
 /// `TIMESTAMP`: read them as the signed id and naive UTC time the other
@@ -162,7 +162,7 @@ impl MysqlRepo {
         Self::lock_image(&mut tx, id, true).await?;
         let variants = Self::variants_in(&mut tx, id).await?;
         let deleted = sqlx::query("DELETE FROM images WHERE id = ?").bind(id).execute(&mut *tx).await?;
-        for table in ["imaged_variants", "imaged_jobs", "imaged_objects"] {
+        for table in ["imaged_variants", "imaged_jobs", "imaged_objects", "imaged_deletes"] {
             let sql = sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE image_id = ?"));
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
@@ -175,11 +175,15 @@ impl MysqlRepo {
         if !Self::lock_image(&mut tx, image_id, false).await? {
             return Ok(());
         }
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM imaged_jobs WHERE image_id = ? FOR UPDATE")
-            .bind(image_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if status.as_deref() == Some("done") {
+        let job: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT status, source_tag FROM imaged_jobs WHERE image_id = ? FOR UPDATE")
+                .bind(image_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((status, made_from)) = job
+            && status == "done"
+            && (state.source_tag.is_none() || made_from == state.source_tag)
+        {
             return Ok(());
         }
         sqlx::query(
@@ -197,33 +201,27 @@ impl MysqlRepo {
         tx.commit().await
     }
 
-    async fn complete_tx(
-        &self,
-        image_id: i64,
-        variants: &[VariantRow],
-        took: Duration,
-    ) -> Result<Completion, sqlx::Error> {
+    async fn complete_tx(&self, image_id: i64, made: &Made<'_>) -> Result<Completion, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         if !Self::lock_image(&mut tx, image_id, false).await? {
             return Ok(Completion::Gone);
         }
         // Two jobs completing the same image take turns on its job row.
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM imaged_jobs WHERE image_id = ? FOR UPDATE")
+        let job = sqlx::query("SELECT 1 FROM imaged_jobs WHERE image_id = ? FOR UPDATE")
             .bind(image_id)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(status) = status else { return Ok(Completion::Gone) };
-        if status == "done" {
-            let sizes: Vec<i64> = sqlx::query_scalar("SELECT size FROM imaged_variants WHERE image_id = ?")
-                .bind(image_id)
-                .fetch_all(&mut *tx)
-                .await?;
-            if same_sizes(&sizes, &variants.iter().map(|v| v.size).collect::<Vec<_>>()) {
-                return Ok(Completion::AlreadyDone);
-            }
+        let state = match job {
+            Some(_) => Self::made_state(&mut tx, image_id).await?,
+            None => None,
+        };
+        let Some(state) = state else { return Ok(Completion::Gone) };
+        let sizes: Vec<i64> = made.variants.iter().map(|v| v.size).collect();
+        if state.covers(made.source, &sizes) {
+            return Ok(Completion::AlreadyDone);
         }
         sqlx::query("DELETE FROM imaged_variants WHERE image_id = ?").bind(image_id).execute(&mut *tx).await?;
-        for v in variants {
+        for v in made.variants {
             sqlx::query(
                 "INSERT INTO imaged_variants (image_id, size, width, height, object_key, object_size) VALUES (?, ?, ?, ?, ?, ?)",
             )
@@ -237,15 +235,50 @@ impl MysqlRepo {
             .await?;
         }
         sqlx::query(
-            "UPDATE imaged_jobs SET status = 'done', error = NULL, updated_at = ?, duration_ms = ? WHERE image_id = ?",
+            "UPDATE imaged_jobs SET status = 'done', error = NULL, updated_at = ?, duration_ms = ?, source_tag = ?
+             WHERE image_id = ?",
         )
         .bind(Utc::now().naive_utc())
-        .bind(millis(took))
+        .bind(millis(made.took))
+        .bind(&made.source.tag)
         .bind(image_id)
         .execute(&mut *tx)
         .await?;
+        let source = made.source;
+        if source.size as i64 != state.object_size || source.last_modified != state.last_modified {
+            sqlx::query("UPDATE images SET object_size = ?, last_modified = ?, object_type = ? WHERE id = ?")
+                .bind(source.size as i64)
+                .bind(source.last_modified)
+                .bind(&source.content_type)
+                .bind(image_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Completion::Done)
+    }
+
+    /// What the image's job last made; `None` without the image or its job.
+    async fn made_state(tx: &mut Transaction<'_, MySql>, image_id: i64) -> Result<Option<MadeState>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT j.status, j.source_tag, i.object_size, CAST(i.last_modified AS DATETIME) AS last_modified
+             FROM images i JOIN imaged_jobs j ON j.image_id = i.id WHERE i.id = ?",
+        )
+        .bind(image_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sizes = sqlx::query_scalar("SELECT size FROM imaged_variants WHERE image_id = ?")
+            .bind(image_id)
+            .fetch_all(&mut **tx)
+            .await?;
+        Ok(Some(MadeState {
+            done: row.try_get::<&str, _>("status")? == "done",
+            sizes,
+            source_tag: row.try_get("source_tag")?,
+            object_size: row.try_get("object_size")?,
+            last_modified: row.try_get("last_modified")?,
+        }))
     }
 
     async fn variants_in(tx: &mut Transaction<'_, MySql>, image_id: i64) -> Result<Vec<VariantRow>, sqlx::Error> {
@@ -312,7 +345,7 @@ impl MetaRepo for MysqlRepo {
     }
 
     async fn job(&self, image_id: i64) -> Result<Option<JobState>, DbError> {
-        let row = sqlx::query("SELECT status, error, content_type FROM imaged_jobs WHERE image_id = ?")
+        let row = sqlx::query("SELECT status, error, content_type, source_tag FROM imaged_jobs WHERE image_id = ?")
             .bind(image_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -320,6 +353,7 @@ impl MetaRepo for MysqlRepo {
             status: JobStatus::parse(r.get("status")),
             error: r.get("error"),
             content_type: r.get("content_type"),
+            source_tag: r.get("source_tag"),
         }))
     }
 
@@ -329,13 +363,15 @@ impl MetaRepo for MysqlRepo {
         Ok(retrying(|| self.set_job_tx(image_id, state)).await?)
     }
 
-    async fn complete_job(
-        &self,
-        image_id: i64,
-        variants: &[VariantRow],
-        took: Duration,
-    ) -> Result<Completion, DbError> {
-        Ok(retrying(|| self.complete_tx(image_id, variants, took)).await?)
+    async fn is_made(&self, image_id: i64, source: &BlobMeta, sizes: &[i64]) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let made = Self::made_state(&mut tx, image_id).await?;
+        tx.rollback().await?;
+        Ok(made.is_some_and(|made| made.covers(source, sizes)))
+    }
+
+    async fn complete_job(&self, image_id: i64, made: &Made<'_>) -> Result<Completion, DbError> {
+        Ok(retrying(|| self.complete_tx(image_id, made)).await?)
     }
 
     async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError> {
@@ -474,6 +510,48 @@ impl MetaRepo for MysqlRepo {
         .execute(&self.pool)
         .await?;
         Ok(taken.rows_affected() == 1)
+    }
+
+    async fn mark_delete(&self, image_id: i64, stale_before: NaiveDateTime) -> Result<bool, DbError> {
+        let now = Utc::now().naive_utc();
+        let marked =
+            sqlx::query("INSERT IGNORE INTO imaged_deletes (image_id, since) SELECT id, ? FROM images WHERE id = ?")
+                .bind(now)
+                .bind(image_id)
+                .execute(&self.pool)
+                .await?;
+        if marked.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let taken = sqlx::query("UPDATE imaged_deletes SET since = ? WHERE image_id = ? AND since < ?")
+            .bind(now)
+            .bind(image_id)
+            .bind(stale_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn unmark_delete(&self, image_id: i64) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM imaged_deletes WHERE image_id = ?").bind(image_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn leave_delete(&self, image_id: i64) -> Result<(), DbError> {
+        sqlx::query("UPDATE imaged_deletes SET since = ? WHERE image_id = ?")
+            .bind(chrono::DateTime::UNIX_EPOCH.naive_utc())
+            .bind(image_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn stale_deletes(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<ImageRow>, DbError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS} FROM imaged_deletes d JOIN images i ON i.id = d.image_id WHERE d.since < ?
+             ORDER BY d.since LIMIT ?"
+        ));
+        Ok(sqlx::query_as(sql).bind(before).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn check(&self) -> Result<(), DbError> {

@@ -11,9 +11,10 @@ use sqlx::{
 };
 
 use super::{
-    Completion, DbError, ImageRow, ImageStats, JobState, JobStatus, MetaRepo, NewImage, StuckJob, VariantRow, millis,
-    same_sizes, sha256,
+    Completion, DbError, ImageRow, ImageStats, JobState, JobStatus, Made, MadeState, MetaRepo, NewImage, StuckJob,
+    VariantRow, millis, sha256,
 };
+use crate::storage::BlobMeta;
 
 /// Opens (creating if needed) and migrates the local SQLite database.
 /// `url` is a `sqlite:` URL, or "" for `imaged.db` in `data_dir`.
@@ -51,6 +52,27 @@ fn stuck_job(row: &sqlx::sqlite::SqliteRow) -> Result<StuckJob, sqlx::Error> {
         updated_at: row.try_get("updated_at")?,
         requeues: row.try_get("requeues")?,
     })
+}
+
+/// What the image's job last made; `None` without the image or its job.
+async fn made_state(conn: &mut sqlx::SqliteConnection, image_id: i64) -> Result<Option<MadeState>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT j.status, j.source_tag, i.object_size, i.last_modified FROM images i
+         JOIN jobs j ON j.image_id = i.id WHERE i.id = ?",
+    )
+    .bind(image_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let sizes =
+        sqlx::query_scalar("SELECT size FROM variants WHERE image_id = ?").bind(image_id).fetch_all(conn).await?;
+    Ok(Some(MadeState {
+        done: row.try_get::<&str, _>("status")? == "done",
+        sizes,
+        source_tag: row.try_get("source_tag")?,
+        object_size: row.try_get("object_size")?,
+        last_modified: row.try_get("last_modified")?,
+    }))
 }
 
 pub struct SqliteRepo {
@@ -127,12 +149,13 @@ impl MetaRepo for SqliteRepo {
         let deleted = sqlx::query("DELETE FROM images WHERE id = ?").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM variants WHERE image_id = ?").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM jobs WHERE image_id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM deletes WHERE image_id = ?").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok((deleted.rows_affected() > 0).then_some(variants))
     }
 
     async fn job(&self, image_id: i64) -> Result<Option<JobState>, DbError> {
-        let row = sqlx::query("SELECT status, error, content_type FROM jobs WHERE image_id = ?")
+        let row = sqlx::query("SELECT status, error, content_type, source_tag FROM jobs WHERE image_id = ?")
             .bind(image_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -140,6 +163,7 @@ impl MetaRepo for SqliteRepo {
             status: JobStatus::parse(r.get("status")),
             error: r.get("error"),
             content_type: r.get("content_type"),
+            source_tag: r.get("source_tag"),
         }))
     }
 
@@ -149,44 +173,33 @@ impl MetaRepo for SqliteRepo {
              SELECT id, ?, ?, ?, ? FROM images WHERE id = ?
              ON CONFLICT (image_id) DO UPDATE SET status = excluded.status, error = excluded.error,
              content_type = COALESCE(excluded.content_type, jobs.content_type), updated_at = excluded.updated_at
-             WHERE jobs.status <> 'done'",
+             WHERE jobs.status <> 'done' OR (?6 IS NOT NULL AND jobs.source_tag IS NOT ?6)",
         )
         .bind(state.status.as_str())
         .bind(&state.error)
         .bind(&state.content_type)
         .bind(Utc::now().naive_utc())
         .bind(image_id)
+        .bind(&state.source_tag)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    async fn complete_job(
-        &self,
-        image_id: i64,
-        variants: &[VariantRow],
-        took: Duration,
-    ) -> Result<Completion, DbError> {
+    async fn is_made(&self, image_id: i64, source: &BlobMeta, sizes: &[i64]) -> Result<bool, DbError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(made_state(&mut conn, image_id).await?.is_some_and(|made| made.covers(source, sizes)))
+    }
+
+    async fn complete_job(&self, image_id: i64, made: &Made<'_>) -> Result<Completion, DbError> {
         let mut tx = write_tx(&self.pool).await?;
-        let exists = sqlx::query("SELECT 1 FROM images WHERE id = ?").bind(image_id).fetch_optional(&mut *tx).await?;
-        if exists.is_none() {
-            return Ok(Completion::Gone);
-        }
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM jobs WHERE image_id = ?")
-            .bind(image_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if status.as_deref() == Some("done") {
-            let sizes: Vec<i64> = sqlx::query_scalar("SELECT size FROM variants WHERE image_id = ?")
-                .bind(image_id)
-                .fetch_all(&mut *tx)
-                .await?;
-            if same_sizes(&sizes, &variants.iter().map(|v| v.size).collect::<Vec<_>>()) {
-                return Ok(Completion::AlreadyDone);
-            }
+        let Some(state) = made_state(&mut tx, image_id).await? else { return Ok(Completion::Gone) };
+        let sizes: Vec<i64> = made.variants.iter().map(|v| v.size).collect();
+        if state.covers(made.source, &sizes) {
+            return Ok(Completion::AlreadyDone);
         }
         sqlx::query("DELETE FROM variants WHERE image_id = ?").bind(image_id).execute(&mut *tx).await?;
-        for v in variants {
+        for v in made.variants {
             sqlx::query(
                 "INSERT INTO variants (image_id, size, width, height, object_key, object_size) VALUES (?, ?, ?, ?, ?, ?)",
             )
@@ -200,10 +213,23 @@ impl MetaRepo for SqliteRepo {
             .await?;
         }
         sqlx::query(
-            "UPDATE jobs SET status = 'done', error = NULL, updated_at = ?, duration_ms = ? WHERE image_id = ?",
+            "UPDATE jobs SET status = 'done', error = NULL, updated_at = ?, duration_ms = ?, source_tag = ?
+             WHERE image_id = ?",
         )
         .bind(Utc::now().naive_utc())
-        .bind(millis(took))
+        .bind(millis(made.took))
+        .bind(&made.source.tag)
+        .bind(image_id)
+        .execute(&mut *tx)
+        .await?;
+        let source = made.source;
+        sqlx::query(
+            "UPDATE images SET object_size = ?1, last_modified = ?2, object_type = ?3
+             WHERE id = ?4 AND (object_size <> ?1 OR last_modified <> ?2)",
+        )
+        .bind(source.size as i64)
+        .bind(source.last_modified)
+        .bind(&source.content_type)
         .bind(image_id)
         .execute(&mut *tx)
         .await?;
@@ -329,6 +355,49 @@ impl MetaRepo for SqliteRepo {
         .execute(&self.pool)
         .await?;
         Ok(taken.rows_affected() == 1)
+    }
+
+    async fn mark_delete(&self, image_id: i64, stale_before: NaiveDateTime) -> Result<bool, DbError> {
+        let now = Utc::now().naive_utc();
+        let marked = sqlx::query(
+            "INSERT INTO deletes (image_id, since) SELECT id, ? FROM images WHERE id = ? ON CONFLICT DO NOTHING",
+        )
+        .bind(now)
+        .bind(image_id)
+        .execute(&self.pool)
+        .await?;
+        if marked.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let taken = sqlx::query("UPDATE deletes SET since = ? WHERE image_id = ? AND since < ?")
+            .bind(now)
+            .bind(image_id)
+            .bind(stale_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    async fn unmark_delete(&self, image_id: i64) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM deletes WHERE image_id = ?").bind(image_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn leave_delete(&self, image_id: i64) -> Result<(), DbError> {
+        sqlx::query("UPDATE deletes SET since = ? WHERE image_id = ?")
+            .bind(chrono::DateTime::UNIX_EPOCH.naive_utc())
+            .bind(image_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn stale_deletes(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<ImageRow>, DbError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {IMAGE_COLUMNS} FROM deletes d JOIN images i ON i.id = d.image_id WHERE d.since < ?
+             ORDER BY d.since LIMIT ?"
+        ));
+        Ok(sqlx::query_as(sql).bind(before).bind(limit).fetch_all(&self.pool).await?)
     }
 
     async fn check(&self) -> Result<(), DbError> {

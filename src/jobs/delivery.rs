@@ -91,7 +91,7 @@ impl DeliveryHandler {
                     tracing::warn!(key = %job.object_key, error = %err, attempt = delivery.receive_count, "job will be retried");
                     if delivery.receive_count >= self.max_receives {
                         let reason = format!("gave up after {} attempts: {err:#}", delivery.receive_count);
-                        if let Err(err) = self.pipeline.fail(job, "gave_up", &reason).await {
+                        if let Err(err) = self.pipeline.fail(job, "gave_up", &reason, None).await {
                             tracing::error!(error = %err, "could not record the failure");
                         }
                     }

@@ -3,6 +3,7 @@
 
 use crate::{
     db::DbError,
+    images::LifecycleError,
     imaging::{ImagingError, PanicError},
     notify::NotifyError,
     queue::QueueError,
@@ -42,6 +43,17 @@ impl From<DbError> for JobError {
 impl From<QueueError> for JobError {
     fn from(err: QueueError) -> Self {
         Self::Retry(err.into())
+    }
+}
+
+impl From<LifecycleError> for JobError {
+    fn from(err: LifecycleError) -> Self {
+        match err {
+            LifecycleError::Db(err) => err.into(),
+            LifecycleError::Store(err) => err.into(),
+            LifecycleError::Queue(err) => err.into(),
+            other @ LifecycleError::DeleteUnderWay(_) => Self::Retry(other.into()),
+        }
     }
 }
 

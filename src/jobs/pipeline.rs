@@ -1,6 +1,9 @@
 //! The job pipeline: fetch → probe → admit → decode/resize/encode (CPU
 //! pool) → put → persist (one transaction) → notify. Idempotent: keys and
 //! rows are derived from the source key, so a redelivery rewrites them.
+//! What each step means for the image is the lifecycle's (`images`) to
+//! record: the pipeline makes variants and sends notices, and removes
+//! nothing itself.
 
 use std::{sync::Arc, time::Instant};
 
@@ -11,12 +14,13 @@ use tracing::instrument;
 
 use super::JobError;
 use crate::{
-    db::{Completion, DbError, JobState, JobStatus, MetaRepo, NewImage, VariantRow, same_sizes},
+    db::{Completion, DbError, Made, MetaRepo, VariantRow},
+    images::Images,
     imaging::{self, CpuPool},
     keys::variant_key,
     messages::{Event, Job},
     notify::Notifier,
-    storage::{BlobStore, StoreError},
+    storage::{BlobMeta, BlobStore},
     telemetry::{self, PIXEL_BUDGET_BYTES, PIXEL_BUDGET_USED_BYTES},
 };
 
@@ -51,6 +55,7 @@ impl Outcome {
 }
 
 pub struct Pipeline {
+    pub images: Arc<Images>,
     pub blobs: Arc<dyn BlobStore>,
     pub meta: Arc<dyn MetaRepo>,
     pub notifier: Arc<dyn Notifier>,
@@ -80,6 +85,7 @@ fn budget_bytes(mp: u32) -> f64 {
 
 impl Pipeline {
     pub fn new(
+        images: Arc<Images>,
         blobs: Arc<dyn BlobStore>,
         meta: Arc<dyn MetaRepo>,
         notifier: Arc<dyn Notifier>,
@@ -89,7 +95,7 @@ impl Pipeline {
     ) -> Self {
         let budget = Arc::new(Semaphore::new(budget_mp as usize));
         metrics::gauge!(PIXEL_BUDGET_BYTES).set(budget_bytes(budget_mp));
-        Self { blobs, meta, notifier, cpu, spec: Arc::new(spec), budget, budget_mp }
+        Self { images, blobs, meta, notifier, cpu, spec: Arc::new(spec), budget, budget_mp }
     }
 
     #[instrument(skip_all, fields(key = %job.object_key, event = ?job.event))]
@@ -97,30 +103,28 @@ impl Pipeline {
         let outcome = match job.event {
             Event::Upload => self.upload(job, shutdown).await?,
             Event::Delete => {
-                let outcome = self.forget(&job.object_key).await?;
+                let forgotten = self.images.forget(&job.object_key, &[]).await?;
                 self.notify_delete(job).await?;
-                outcome
+                if forgotten { Outcome::Done } else { Outcome::Skipped }
             }
         };
         tracing::info!(outcome = outcome.label(), "job finished");
         Ok(outcome)
     }
 
-    /// Records a permanent failure for the job's image and says so in the
-    /// notice. Also used when a transient error outlasts the retries.
-    pub async fn fail(&self, job: &Job, cause: &'static str, reason: &str) -> Result<(), JobError> {
+    /// Records a permanent failure for the job's image (about the bytes
+    /// tagged `source_tag`, when it read them) and says so in the notice.
+    /// Also used when a transient error outlasts the retries.
+    pub async fn fail(
+        &self,
+        job: &Job,
+        cause: &'static str,
+        reason: &str,
+        source_tag: Option<&str>,
+    ) -> Result<(), JobError> {
         tracing::warn!(key = %job.object_key, cause, reason, "job failed");
         telemetry::job_failed(cause);
-        match self.meta.image_by_key(&job.object_key).await? {
-            Some(image) => {
-                let state = JobState { status: JobStatus::Failed, error: Some(reason.to_owned()), content_type: None };
-                self.meta.set_job(image.id, &state).await?;
-            }
-            // Deleted while it ran: what it wrote before it failed goes too.
-            None => {
-                self.forget(&job.object_key).await?;
-            }
-        }
+        self.images.fail(&job.object_key, reason, source_tag).await?;
         match &job.notice {
             Some(notice) => self.notify(&format!("{notice}\nthumbnail_error: {reason}")).await,
             None => Ok(()),
@@ -128,20 +132,27 @@ impl Pipeline {
     }
 
     async fn upload(&self, job: &Job, shutdown: &CancellationToken) -> Result<Outcome, JobError> {
-        let Some(image_id) = self.resolve_image(&job.object_key).await? else {
+        let key = &job.object_key;
+        let Some(image_id) = self.images.adopt(key).await? else {
             // The image is gone. An earlier delivery may have written some
             // of its variants before it stopped (a store or database error
             // after the delete): they go now, or nothing ever removes them.
-            self.forget(&job.object_key).await?;
+            self.images.forget(key, &[]).await?;
             self.notify_all(job).await?;
             return Ok(Outcome::Skipped);
         };
-        let outcome = match self.make_variants(image_id, &job.object_key, shutdown).await {
-            Err(JobError::Abort { cause, reason }) => {
-                self.fail(job, cause, &reason).await?;
+        let made = match self.blobs.head(key).await.map_err(JobError::from) {
+            Ok(source) => {
+                self.make_variants(image_id, key, &source, shutdown).await.map_err(|err| (err, Some(source.tag)))
+            }
+            Err(err) => Err((err, None)),
+        };
+        let outcome = match made {
+            Err((JobError::Abort { cause, reason }, source_tag)) => {
+                self.fail(job, cause, &reason, source_tag.as_deref()).await?;
                 return Ok(Outcome::Failed);
             }
-            other => other?,
+            other => other.map_err(|(err, _)| err)?,
         };
         match outcome {
             Outcome::Done | Outcome::Duplicate => self.notify_once(job, image_id).await?,
@@ -194,36 +205,23 @@ impl Pipeline {
         }
     }
 
-    /// The image row for a key; an object that reached the queue without
-    /// passing the API (an S3 event) gets its row here.
-    async fn resolve_image(&self, key: &str) -> Result<Option<i64>, JobError> {
-        if let Some(image) = self.meta.image_by_key(key).await? {
-            return Ok(Some(image.id));
-        }
-        let head = match self.blobs.head(key).await {
-            Err(StoreError::NotFound(_)) => return Ok(None),
-            other => other?,
-        };
-        let image = NewImage {
-            object_key: key.to_owned(),
-            object_type: head.content_type,
-            last_modified: head.last_modified,
-            object_size: head.size as i64,
-        };
-        Ok(Some(self.meta.insert_image(&image, None).await?))
-    }
-
-    async fn make_variants(&self, image_id: i64, key: &str, shutdown: &CancellationToken) -> Result<Outcome, JobError> {
-        if self.already_made(image_id).await? {
+    /// Makes the variants of the bytes `source` describes, unless they are
+    /// made already (a second delivery, or an event for bytes made before).
+    async fn make_variants(
+        &self,
+        image_id: i64,
+        key: &str,
+        source: &BlobMeta,
+        shutdown: &CancellationToken,
+    ) -> Result<Outcome, JobError> {
+        if self.images.is_made(image_id, source).await? {
             return Ok(Outcome::Duplicate);
         }
         let job_started = Instant::now();
         let bytes = self.blobs.get(key).await?;
         telemetry::stage("fetch", job_started.elapsed());
         let plan = imaging::plan(&bytes, &self.spec.sizes, self.spec.max_pixels)?;
-        let processing =
-            JobState { status: JobStatus::Processing, error: None, content_type: Some(plan.probe.kind.mime().into()) };
-        self.meta.set_job(image_id, &processing).await?;
+        self.images.start(image_id, source, plan.probe.kind.mime()).await?;
 
         let admission = self.admit(plan.memory, shutdown).await?;
         let spec = self.spec.clone();
@@ -249,30 +247,15 @@ impl Pipeline {
         telemetry::stage("put", started.elapsed());
 
         let started = Instant::now();
-        let completion = self.meta.complete_job(image_id, &variants, job_started.elapsed()).await?;
+        let made = Made { variants: &variants, source, took: job_started.elapsed() };
+        let completion = self.images.complete(image_id, key, &made).await?;
         telemetry::stage("persist", started.elapsed());
-        match completion {
-            Completion::Done => Ok(Outcome::Done),
+        Ok(match completion {
+            Completion::Done => Outcome::Done,
             // The same objects, written twice with the same bytes.
-            Completion::AlreadyDone => Ok(Outcome::Duplicate),
-            Completion::Gone => {
-                self.forget(key).await?;
-                Ok(Outcome::Skipped)
-            }
-        }
-    }
-
-    /// Whether the job is done with the variants it would make now: a
-    /// second delivery of one message (SQS delivers at least once, and two
-    /// sources may announce one object) then does nothing.
-    async fn already_made(&self, image_id: i64) -> Result<bool, JobError> {
-        let done = self.meta.job(image_id).await?.is_some_and(|job| job.status == JobStatus::Done);
-        if !done {
-            return Ok(false);
-        }
-        let made: Vec<i64> = self.meta.variants(image_id).await?.iter().map(|v| v.size).collect();
-        let wanted: Vec<i64> = self.spec.sizes.iter().map(|&size| i64::from(size)).collect();
-        Ok(same_sizes(&made, &wanted))
+            Completion::AlreadyDone => Outcome::Duplicate,
+            Completion::Gone => Outcome::Skipped,
+        })
     }
 
     /// Waits for pixel-budget permits, unless shutdown comes first. A job
@@ -287,24 +270,6 @@ impl Pipeline {
         let permit = permit.map_err(|_| JobError::Released)?;
         metrics::gauge!(PIXEL_BUDGET_USED_BYTES).increment(budget_bytes(mp));
         Ok(Admission { _permit: permit, mp })
-    }
-
-    /// The object is gone: its row and its variants go too. If the store
-    /// has the object again (a delete event can arrive after a re-upload of
-    /// the same key), nothing is removed.
-    async fn forget(&self, key: &str) -> Result<Outcome, JobError> {
-        match self.blobs.head(key).await {
-            Ok(_) => return Ok(Outcome::Skipped),
-            Err(StoreError::NotFound(_)) => {}
-            Err(err) => return Err(err.into()),
-        }
-        if let Some(image) = self.meta.image_by_key(key).await? {
-            self.meta.delete_image(image.id).await?;
-        }
-        for &size in &self.spec.sizes {
-            self.blobs.delete(&variant_key(key, size)).await?;
-        }
-        Ok(Outcome::Done)
     }
 
     async fn notify(&self, text: &str) -> Result<(), JobError> {

@@ -12,6 +12,11 @@
 //! - an original journaled that long ago and still without a row is removed
 //!   with its variants: an upload stored it and crashed before its row, or a
 //!   delete removed the row and crashed before the blobs.
+//! - a delete marked that long ago and not finished is finished: the
+//!   request that took it died, or its removal failed.
+//!
+//! What each repair does to the image is the lifecycle's (`images/repair.rs`);
+//! this decides when.
 //!
 //! Re-enqueueing is safe because jobs are idempotent: a job that was only
 //! slow finds its variants made and is a `duplicate`. docs/design.md says
@@ -24,12 +29,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::ReconcileSettings,
-    db::{JobState, JobStatus, MetaRepo, StuckJob},
-    keys::variant_key,
+    db::{JobStatus, MetaRepo, StuckJob},
+    images::Images,
     liveness::{State, Worker},
-    messages,
     queue::JobQueue,
-    storage::BlobStore,
     telemetry::RECONCILED_TOTAL,
 };
 
@@ -47,17 +50,15 @@ pub struct Report {
     pub requeued: u32,
     pub gave_up: u32,
     pub orphans_removed: u32,
+    pub deletes_finished: u32,
     /// Delete notices claimed so long ago that no message carries them.
     pub notices_forgotten: u64,
 }
 
 pub struct Reconciler {
+    pub images: Arc<Images>,
     pub meta: Arc<dyn MetaRepo>,
-    pub blobs: Arc<dyn BlobStore>,
     pub queue: Arc<dyn JobQueue>,
-    /// Base of the download links in the messages it sends.
-    pub public_base: String,
-    pub sizes: Vec<u32>,
     pub settings: ReconcileSettings,
 }
 
@@ -85,13 +86,14 @@ impl Reconciler {
         let mut report = Report::default();
         let before = Utc::now().naive_utc() - Duration::from_secs(self.settings.stuck_after_secs);
         for key in self.meta.journaled(before, BATCH).await? {
-            if self.meta.image_by_key(&key).await?.is_none() {
-                self.remove_orphan(&key).await?;
+            if self.images.remove_orphan(&key).await? {
                 count("orphan_removed");
                 report.orphans_removed += 1;
             }
-            self.meta.unjournal(&key).await?;
         }
+        let finished = self.images.finish_deletes(before, BATCH).await?;
+        report.deletes_finished += finished;
+        metrics::counter!(RECONCILED_TOTAL, "action" => "delete_finished").increment(u64::from(finished));
         // Past SQS's longest retention, no message can carry the notice again.
         let sent_before = Utc::now().naive_utc() - SENT_NOTICES_KEPT;
         report.notices_forgotten += self.meta.prune_sent_notices(sent_before).await?;
@@ -108,8 +110,7 @@ impl Reconciler {
                 self.give_up(&job).await?;
                 report.gave_up += 1;
             } else if self.meta.requeue_job(job.image.id, job.updated_at).await? {
-                let link = format!("{}/api/image/file/{}", self.public_base, job.image.id);
-                self.queue.send(&messages::upload_body(&job.image, &link)).await?;
+                self.images.requeue(&job.image).await?;
                 tracing::info!(key = %job.image.object_key, status = job.status.as_str(), "stuck job queued again");
                 count("requeued");
                 report.requeued += 1;
@@ -118,20 +119,10 @@ impl Reconciler {
         Ok(report)
     }
 
-    async fn remove_orphan(&self, key: &str) -> anyhow::Result<()> {
-        tracing::info!(key, "removing an original that has no row");
-        self.blobs.delete(key).await?;
-        for &size in &self.sizes {
-            self.blobs.delete(&variant_key(key, size)).await?;
-        }
-        Ok(())
-    }
-
     async fn give_up(&self, job: &StuckJob) -> anyhow::Result<()> {
         let reason = format!("gave up: stalled {} times after it started", job.requeues + 1);
         tracing::warn!(key = %job.image.object_key, reason, "stuck job failed");
-        let state = JobState { status: JobStatus::Failed, error: Some(reason), content_type: None };
-        self.meta.set_job(job.image.id, &state).await?;
+        self.images.give_up(job.image.id, reason).await?;
         crate::telemetry::job_failed("gave_up");
         count("gave_up");
         Ok(())

@@ -25,6 +25,7 @@ use crate::{
     api::{self, AppState},
     aws,
     config::Settings,
+    images::Images,
     imaging::CpuPool,
     jobs::{DeliveryHandler, Pipeline, Reconciler, Spec},
     liveness::{Liveness, Worker},
@@ -77,7 +78,9 @@ impl Application {
         if tokens.is_empty() {
             tracing::warn!("the mutating routes are open to anyone who reaches them: set http.api_tokens");
         }
-        let state = web::Data::new(AppState::new(&backends, &settings, links, tokens, shutdown.clone(), spool));
+        let images = images(&settings, &backends, public_base);
+        let state = AppState::new(&backends, images.clone(), &settings, links, tokens, shutdown.clone(), spool);
+        let state = web::Data::new(state);
         let origins = settings.cors_origins();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -107,9 +110,9 @@ impl Application {
             None => (None, None),
         };
         let liveness = Liveness::default();
-        let progress = start_pollers(&settings, &backends, &shutdown, &jobs, &liveness)?;
+        let progress = start_pollers(&settings, &backends, &images, &shutdown, &jobs, &liveness)?;
         if settings.reconcile.interval_secs > 0 {
-            let reconciler = reconciler(&settings, &backends, public_base);
+            let reconciler = reconciler(&settings, &backends, images);
             jobs.spawn(reconciler.run(liveness.worker("reconciler"), shutdown.clone()));
         }
         tracing::info!(port, ?metrics_port, data_dir = %settings.data_dir.display(), "imaged ready");
@@ -187,11 +190,12 @@ impl Application {
 fn start_pollers(
     settings: &Settings,
     backends: &Backends,
+    images: &Arc<Images>,
     shutdown: &CancellationToken,
     jobs: &TaskTracker,
     liveness: &Liveness,
 ) -> anyhow::Result<Arc<Worker>> {
-    let handler = job_handler(settings, backends, liveness)?;
+    let handler = job_handler(settings, backends, images.clone(), liveness)?;
     let progress = handler.progress.clone();
     // Two jobs per core keep the CPU busy while others wait on I/O.
     let slots = Arc::new(Semaphore::new(handler.pipeline.cpu.threads() * 2));
@@ -212,11 +216,17 @@ fn start_pollers(
 /// The job handler over these backends: the pipeline, its CPU pool and
 /// pixel budget, and the queue settings it retries and heartbeats with.
 /// The jobs and the pool report their progress to `liveness`.
-pub fn job_handler(settings: &Settings, backends: &Backends, liveness: &Liveness) -> anyhow::Result<DeliveryHandler> {
+pub fn job_handler(
+    settings: &Settings,
+    backends: &Backends,
+    images: Arc<Images>,
+    liveness: &Liveness,
+) -> anyhow::Result<DeliveryHandler> {
     let p = &settings.processing;
     let stall = Duration::from_secs(p.stall_secs);
     let spec = Spec { sizes: p.sizes.clone(), quality: p.quality, max_pixels: p.max_pixels };
     let pipeline = Pipeline::new(
+        images,
         backends.blobs.clone(),
         backends.meta.clone(),
         backends.notifier.clone(),
@@ -234,15 +244,20 @@ pub fn job_handler(settings: &Settings, backends: &Backends, liveness: &Liveness
 }
 
 /// The reconciler over these backends (see [`Reconciler`]).
-pub fn reconciler(settings: &Settings, backends: &Backends, public_base: String) -> Reconciler {
+pub fn reconciler(settings: &Settings, backends: &Backends, images: Arc<Images>) -> Reconciler {
     Reconciler {
+        images,
         meta: backends.meta.clone(),
-        blobs: backends.blobs.clone(),
         queue: backends.queue.clone(),
-        public_base,
-        sizes: settings.processing.sizes.clone(),
         settings: settings.reconcile.clone(),
     }
+}
+
+/// An image's lifecycle over these backends; `public_base` is the base of
+/// the download links in the messages it sends.
+pub fn images(settings: &Settings, backends: &Backends, public_base: String) -> Arc<Images> {
+    let Backends { meta, blobs, queue, .. } = backends.clone();
+    Arc::new(Images::new(meta, blobs, queue, settings.processing.sizes.clone(), public_base))
 }
 
 /// The base of the download links every subscriber receives: configured,

@@ -9,6 +9,7 @@
 use std::{
     fs::File,
     io::ErrorKind,
+    os::unix::fs::MetadataExt,
     path::{Component, Path, PathBuf},
 };
 
@@ -182,7 +183,9 @@ impl BlobStore for FsStore {
         let meta = tokio::fs::metadata(self.path(key)?).await.map_err(|e| io_error(key, e))?;
         let modified: DateTime<Utc> = meta.modified().map_err(|e| io_error(key, e))?.into();
         let last_modified = DateTime::from_timestamp(modified.timestamp(), 0).unwrap_or(modified).naive_utc();
-        Ok(BlobMeta { size: meta.len(), last_modified, content_type: DEFAULT_CONTENT_TYPE.into() })
+        // A file put again is a new file (written aside, then renamed over).
+        let tag = format!("{:x}-{:x}-{:x}", meta.len(), meta.ino(), modified.timestamp_nanos_opt().unwrap_or_default());
+        Ok(BlobMeta { size: meta.len(), last_modified, content_type: DEFAULT_CONTENT_TYPE.into(), tag })
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -204,9 +207,14 @@ impl BlobStore for FsStore {
         Ok(())
     }
 
+    /// Walks only the folder the prefix names (its part up to the last `/`).
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        let root = self.root.clone();
-        let walk = tokio::task::spawn_blocking(move || walk(&root, &root));
+        let folder = prefix.rfind('/').map_or("", |end| &prefix[..end]);
+        let (root, dir) = (self.root.clone(), self.path(folder).unwrap_or_else(|_| self.root.clone()));
+        let walk = tokio::task::spawn_blocking(move || match walk(&root, &dir) {
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+            other => other,
+        });
         let keys =
             walk.await.map_err(|e| io_error(prefix, std::io::Error::other(e)))?.map_err(|e| io_error(prefix, e))?;
         Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())

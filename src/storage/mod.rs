@@ -35,6 +35,10 @@ pub struct BlobMeta {
     /// UTC, whole seconds.
     pub last_modified: NaiveDateTime,
     pub content_type: String,
+    /// Changes whenever the bytes may have: S3's ETag; on the file store,
+    /// the size and modification time in nanoseconds. A job records the tag
+    /// it made its variants from, so new bytes under a key are made again.
+    pub tag: String,
 }
 
 /// An object's bytes as they arrive, for answers that should not hold a

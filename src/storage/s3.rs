@@ -164,12 +164,14 @@ fn blob_meta(
     length: Option<i64>,
     modified: Option<&aws_sdk_s3::primitives::DateTime>,
     content_type: Option<&str>,
+    e_tag: Option<&str>,
 ) -> BlobMeta {
     let secs = modified.map_or(0, aws_sdk_s3::primitives::DateTime::secs);
     BlobMeta {
         size: length.unwrap_or_default().max(0) as u64,
         last_modified: chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().naive_utc(),
         content_type: content_type.unwrap_or(DEFAULT_CONTENT_TYPE).to_owned(),
+        tag: e_tag.unwrap_or_default().to_owned(),
     }
 }
 
@@ -200,7 +202,7 @@ impl BlobStore for S3Store {
     async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
         let object =
             self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|e| classify(key, e))?;
-        let meta = blob_meta(object.content_length(), object.last_modified(), object.content_type());
+        let meta = blob_meta(object.content_length(), object.last_modified(), object.content_type(), object.e_tag());
         let body = stream::unfold(object.body, |mut body| async move {
             body.next().await.map(|chunk| (chunk.map_err(std::io::Error::other), body))
         });
@@ -210,7 +212,7 @@ impl BlobStore for S3Store {
     async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
         let head =
             self.client.head_object().bucket(&self.bucket).key(key).send().await.map_err(|e| classify(key, e))?;
-        Ok(blob_meta(head.content_length(), head.last_modified(), head.content_type()))
+        Ok(blob_meta(head.content_length(), head.last_modified(), head.content_type(), head.e_tag()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -13,7 +13,7 @@ use aws_sdk_s3::types::{
 use common::{
     Daemon,
     aws::{Fixture, create_database, unique},
-    embedded_settings, jpeg, spawn,
+    embedded_settings, eventually, jpeg, spawn,
 };
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -25,21 +25,6 @@ async fn fixture_settings(dir: &std::path::Path) -> (Fixture, imaged::config::Se
     let mut s = embedded_settings(dir);
     fixture.apply(&mut s);
     (fixture, s)
-}
-
-/// Polls `check` every 100 ms for up to 60 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..600 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not within 60 s");
 }
 
 /// Has the fixture's bucket announce `events` on the fixture's queue.
@@ -89,6 +74,40 @@ async fn objects_put_straight_into_s3_get_a_row_and_thumbnails_and_leave_with_th
     let listed = app.json("/api/image").await;
     assert_eq!(listed.as_array().unwrap().len(), 1, "one row: {listed}");
     assert_eq!(listed[0]["id"], id);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_object_put_again_under_its_key_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, s) = fixture_settings(dir.path()).await;
+    notify_queue(&fixture, &[Event::S3ObjectCreated]).await;
+    let app = spawn(s).await;
+    let key = "images/k.jpg";
+    let put = |bytes: Vec<u8>| fixture.s3().put_object().bucket(&fixture.bucket).key(key).body(bytes.into()).send();
+    let thumbnail_256 = |id: i64| {
+        let app = &app;
+        async move {
+            let doc = app.json(&format!("/api/image/{id}/thumbnails")).await;
+            let thumbnails = doc["thumbnails"].as_array().cloned().unwrap_or_default();
+            let thumb = thumbnails.into_iter().find(|t| t["size"] == 256);
+            thumb.map(|t| (t["width"].as_i64().unwrap(), t["height"].as_i64().unwrap()))
+        }
+    };
+
+    put(jpeg(800, 600)).await.unwrap();
+    eventually("the object is listed", || async { !app.json("/api/image").await.as_array().unwrap().is_empty() }).await;
+    let id = app.json("/api/image").await[0]["id"].as_i64().unwrap();
+    assert_eq!(app.finished(id).await["status"], "done");
+    assert_eq!(thumbnail_256(id).await, Some((256, 192)));
+    app.drained().await;
+
+    let again = jpeg(300, 900);
+    put(again.clone()).await.unwrap();
+    eventually("the thumbnails follow the new bytes", || async { thumbnail_256(id).await == Some((85, 256)) }).await;
+    let listed = app.json("/api/image").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "one row: {listed}");
+    assert_eq!(listed[0]["object_size"].as_u64(), Some(again.len() as u64), "the row follows: {listed}");
     app.stop().await;
 }
 

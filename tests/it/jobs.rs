@@ -213,10 +213,11 @@ async fn two_pollers_handed_the_same_message_at_once_make_one_set_of_variants_an
     backends.notifier = notifier.clone();
     let app = common::spawn_on(settings.clone(), backends.clone()).await;
     let id = app.upload_ok("twice.jpg", jpeg(1200, 900)).await;
-    let (first, second) = (
-        startup::job_handler(&settings, &backends, &Liveness::default()).unwrap(),
-        startup::job_handler(&settings, &backends, &Liveness::default()).unwrap(),
-    );
+    let handler = || {
+        let images = startup::images(&settings, &backends, "http://imaged.test".into());
+        startup::job_handler(&settings, &backends, images, &Liveness::default()).unwrap()
+    };
+    let (first, second) = (handler(), handler());
     let delivery = backends.queue.receive(1, Duration::from_secs(5)).await.unwrap().remove(0);
     // Two hosts hold the same delivery (SQS delivers at least once) ...
     tokio::join!(

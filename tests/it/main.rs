@@ -18,6 +18,7 @@ mod formats;
 mod fuzz_seeds;
 mod hardening;
 mod jobs;
+mod lifecycle;
 mod load;
 mod notification;
 mod outage;

@@ -1,7 +1,8 @@
 //! What a crash or an outage leaves half-done, finished by the reconciler:
 //! a row whose message was never sent, a job whose message went to the
 //! dead letters before its state could be written, a job that keeps
-//! stalling, and an original stored (or deleted) without its row.
+//! stalling, an original stored (or deleted) without its row, and a delete
+//! whose request died.
 
 use crate::common;
 
@@ -49,7 +50,7 @@ async fn jobs_whose_messages_were_lost_end_done() {
     // Its message went to the dead letters while the database was down,
     // so the job could not be marked failed: it stays `processing`.
     let dead_lettered = stored_without_message(&app.backends, "dead-lettered.jpg").await;
-    let processing = JobState { status: JobStatus::Processing, error: None, content_type: None };
+    let processing = JobState::new(JobStatus::Processing);
     app.backends.meta.set_job(dead_lettered, &processing).await.unwrap();
 
     for id in [never_sent, dead_lettered] {
@@ -65,7 +66,8 @@ fn reconciler(settings: &Settings, backends: &Backends) -> imaged::jobs::Reconci
     let mut settings = settings.clone();
     settings.reconcile.stuck_after_secs = 1;
     settings.reconcile.max_requeues = 2;
-    startup::reconciler(&settings, backends, "http://imaged.test".into())
+    let images = startup::images(&settings, backends, "http://imaged.test".into());
+    startup::reconciler(&settings, backends, images)
 }
 
 /// A pass once everything is more than a second old.
@@ -81,7 +83,7 @@ async fn a_job_that_keeps_stalling_is_failed_with_its_reason() {
     let backends = Backends::build(&settings).await.unwrap();
     let reconciler = reconciler(&settings, &backends);
     let id = stored_without_message(&backends, "poison.jpg").await;
-    let processing = JobState { status: JobStatus::Processing, error: None, content_type: None };
+    let processing = JobState::new(JobStatus::Processing);
 
     // Each time it is queued again, it starts and never finishes (as when
     // it brings imaged down).
@@ -175,4 +177,26 @@ async fn a_delete_the_store_could_not_finish_is_finished_later() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_delete_whose_request_died_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = common::api_only(dir.path()).await;
+    let backends = Backends::build(&settings).await.unwrap();
+    let reconciler = reconciler(&settings, &backends);
+    let id = stored_without_message(&backends, "half-deleted.jpg").await;
+    backends.meta.set_job(id, &JobState::new(JobStatus::Done)).await.unwrap();
+    // A request took the delete, then imaged died before it sent anything.
+    let now = chrono::Utc::now().naive_utc();
+    assert!(backends.meta.mark_delete(id, now).await.unwrap());
+    assert!(!backends.meta.mark_delete(id, now - chrono::Duration::seconds(60)).await.unwrap(), "it is taken");
+
+    assert_eq!(pass_later(&reconciler).await, Report { deletes_finished: 1, ..Report::default() });
+    assert!(backends.meta.image(id).await.unwrap().is_none());
+    assert!(gone(&*backends.blobs, "images/half-deleted.jpg").await);
+    let sent = backends.queue.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].body.starts_with("event_type: delete\nobject_key: images/half-deleted.jpg"), "{}", sent[0].body);
+    assert_eq!(pass_later(&reconciler).await, Report::default(), "finished once");
 }

@@ -256,7 +256,7 @@ async fn a_direct_upload_grant_never_reaches_the_log() {
 async fn one_image_gets_one_delete_notice_however_often_it_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let s = settings(dir.path()).await;
-    let mut backends = Backends::build(&s).await.unwrap();
+    let (mut backends, recorded) = common::once::wrap(Backends::build(&s).await.unwrap());
     let notifier = FlakyNotifier::new(0);
     backends.notifier = notifier.clone();
     let app = spawn_on(s, backends).await;
@@ -265,10 +265,14 @@ async fn one_image_gets_one_delete_notice_however_often_it_is_deleted() {
 
     let path = format!("/api/image/{id}");
     let deletes = (0..8).map(|_| app.delete(&path));
-    let mut statuses: Vec<u16> =
+    let statuses: Vec<u16> =
         futures_util::future::join_all(deletes).await.iter().map(|r| r.status().as_u16()).collect();
-    statuses.sort_unstable();
-    assert_eq!(statuses, [200, 404, 404, 404, 404, 404, 404, 404]);
+    // One request deletes it; those that find it being deleted wait for
+    // that and answer as it did, those that come after find nothing.
+    assert!(statuses.contains(&200) && statuses.iter().all(|s| [200, 404].contains(s)), "{statuses:?}");
+    let messages = recorded.sent().into_iter().filter(|body| body.starts_with("event_type: delete")).count();
+    assert_eq!(messages, 1, "one delete message: {:?}", recorded.sent());
+    assert_eq!(app.delete(&path).await.status(), 404, "gone once deleted");
     app.drained().await;
     let deleted = || {
         let published = notifier.published.lock().unwrap();

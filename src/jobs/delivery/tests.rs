@@ -94,7 +94,8 @@ async fn setup_with(
     backends.blobs = wrap(backends.blobs.clone());
     let published = Arc::new(AtomicUsize::new(0));
     backends.notifier = Arc::new(Counting { inner: backends.notifier.clone(), published: published.clone() });
-    (job_handler(&settings, &backends, &Default::default()).unwrap(), backends, id, published)
+    let images = crate::startup::images(&settings, &backends, "http://imaged.test".into());
+    (job_handler(&settings, &backends, images, &Default::default()).unwrap(), backends, id, published)
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::NaiveDateTime;
 use imaged::{
-    db::{Completion, DbError, ImageRow, ImageStats, JobState, MetaRepo, NewImage, StuckJob, VariantRow},
+    db::{Completion, DbError, ImageRow, ImageStats, JobState, Made, MetaRepo, NewImage, StuckJob, VariantRow},
     queue::{DeadLetter, Delivery, JobQueue, QueueError, QueueStats, Receipt},
     startup::Backends,
     storage::{BlobMeta, BlobReader, BlobStore, StoreError},
@@ -121,14 +121,13 @@ impl MetaRepo for Meta {
         self.fault("meta.set_job")?;
         self.0.set_job(image_id, state).await
     }
-    async fn complete_job(
-        &self,
-        image_id: i64,
-        variants: &[VariantRow],
-        took: Duration,
-    ) -> Result<Completion, DbError> {
+    async fn is_made(&self, image_id: i64, source: &BlobMeta, sizes: &[i64]) -> Result<bool, DbError> {
+        self.fault("meta.is_made")?;
+        self.0.is_made(image_id, source, sizes).await
+    }
+    async fn complete_job(&self, image_id: i64, made: &Made<'_>) -> Result<Completion, DbError> {
         self.fault("meta.complete_job")?;
-        self.0.complete_job(image_id, variants, took).await
+        self.0.complete_job(image_id, made).await
     }
     async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError> {
         self.0.variants(image_id).await
@@ -175,6 +174,19 @@ impl MetaRepo for Meta {
     }
     async fn requeue_job(&self, image_id: i64, seen: NaiveDateTime) -> Result<bool, DbError> {
         self.0.requeue_job(image_id, seen).await
+    }
+    async fn mark_delete(&self, image_id: i64, stale_before: NaiveDateTime) -> Result<bool, DbError> {
+        self.fault("meta.mark_delete")?;
+        self.0.mark_delete(image_id, stale_before).await
+    }
+    async fn unmark_delete(&self, image_id: i64) -> Result<(), DbError> {
+        self.0.unmark_delete(image_id).await
+    }
+    async fn leave_delete(&self, image_id: i64) -> Result<(), DbError> {
+        self.0.leave_delete(image_id).await
+    }
+    async fn stale_deletes(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<ImageRow>, DbError> {
+        self.0.stale_deletes(before, limit).await
     }
     async fn check(&self) -> Result<(), DbError> {
         self.0.check().await
