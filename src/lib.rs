@@ -1,7 +1,8 @@
 //! imaged: an image thumbnail daemon and drop-in for the CloudX image API.
 //!
 //! - `config`    settings, layered and validated
-//! - `startup`   the one wiring path: backends, pollers, servers; run until stopped
+//! - `backends`  the four seams, each chosen once from settings
+//! - `startup`   the one wiring path: pollers, servers; run until stopped
 //! - `shutdown`  signals and cancellation
 //! - `systemd`   READY/STOPPING/STATUS notifications and the watchdog
 //! - `liveness`  what each background loop is doing, for the watchdog
@@ -22,6 +23,7 @@
 pub mod actors;
 pub mod api;
 pub mod aws;
+pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod db;

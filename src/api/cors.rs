@@ -20,30 +20,3 @@ pub fn cors(origins: &[String]) -> Condition<Cors> {
     }
     Condition::new(!origins.is_empty(), cors)
 }
-
-/// Whether `origin` is one a browser sends: `*`, or a scheme and host with
-/// an optional port and nothing after.
-pub fn valid_origin(origin: &str) -> bool {
-    if origin == "*" {
-        return true;
-    }
-    let Some((scheme, host)) = origin.split_once("://") else { return false };
-    let host_ok =
-        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-    matches!(scheme, "http" | "https") && host_ok
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_origin;
-
-    #[test]
-    fn origins_are_scheme_and_host_only() {
-        for good in ["*", "https://app.example.com", "http://127.0.0.1:3000", "http://[::1]:8080"] {
-            assert!(valid_origin(good), "{good}");
-        }
-        for bad in ["", "app.example.com", "https://app.example.com/", "ftp://x", "https://", "https://a b"] {
-            assert!(!valid_origin(bad), "{bad}");
-        }
-    }
-}

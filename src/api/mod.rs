@@ -25,13 +25,13 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::ApiTokens;
-pub use cors::{cors, valid_origin};
+pub use cors::cors;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use upload::open_spool;
 
 use crate::{
-    config::Settings, db::MetaRepo, images::Images, notify::Notifier, queue::JobQueue, startup::Backends,
+    backends::Backends, config::Settings, db::MetaRepo, images::Images, notify::Notifier, queue::JobQueue,
     storage::BlobStore,
 };
 

@@ -2,7 +2,7 @@
 
 use clap::{Args as ClapArgs, Subcommand};
 
-use crate::{config::Settings, startup::Backends};
+use crate::{backends::Backends, config::Settings};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {

@@ -13,7 +13,7 @@ impl Settings {
         if !self.metrics.bind.is_empty() && self.metrics.bind.parse::<SocketAddr>().is_err() {
             return invalid("metrics.bind", "expected an address like 127.0.0.1:9464, or \"\"");
         }
-        if !self.cors_origins().iter().all(|o| crate::api::valid_origin(o)) {
+        if !self.cors_origins().iter().all(|o| valid_origin(o)) {
             return invalid(
                 "http.cors_origins",
                 "expected origins like https://app.example.com, comma-separated, or \"*\"",
@@ -109,5 +109,32 @@ impl Settings {
             return Err(ConfigError::Invalid { key: "database.max_connections", reason: "must be at least 1".into() });
         }
         Ok(())
+    }
+}
+
+/// Whether `origin` is one a browser sends: `*`, or a scheme and host with
+/// an optional port and nothing after.
+fn valid_origin(origin: &str) -> bool {
+    if origin == "*" {
+        return true;
+    }
+    let Some((scheme, host)) = origin.split_once("://") else { return false };
+    let host_ok =
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    matches!(scheme, "http" | "https") && host_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_origin;
+
+    #[test]
+    fn origins_are_scheme_and_host_only() {
+        for good in ["*", "https://app.example.com", "http://127.0.0.1:3000", "http://[::1]:8080"] {
+            assert!(valid_origin(good), "{good}");
+        }
+        for bad in ["", "app.example.com", "https://app.example.com/", "ftp://x", "https://", "https://a b"] {
+            assert!(!valid_origin(bad), "{bad}");
+        }
     }
 }

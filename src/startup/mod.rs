@@ -4,6 +4,8 @@
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
+use anyhow::Context;
+
 use actix::Actor;
 use actix_web::{
     App, HttpResponse, HttpServer,
@@ -16,13 +18,11 @@ use sd_notify::NotifyState;
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-mod backends;
-
-pub use backends::Backends;
+pub use crate::backends::Backends;
 
 use crate::{
     actors::{PollerDeps, Supervisor},
-    api::{self, AppState},
+    api::{self, ApiTokens, AppState},
     aws,
     config::Settings,
     images::Images,
@@ -73,7 +73,7 @@ impl Application {
         let public_base = public_base(&settings.http.public_url, local).await;
         tracing::info!(public_base, "download links");
         let links = public_base.clone();
-        let tokens = backends::api_tokens(&settings).await?;
+        let tokens = api_tokens(&settings).await?;
         let spool = api::open_spool(&settings.data_dir).await?;
         if tokens.is_empty() {
             tracing::warn!("the mutating routes are open to anyone who reaches them: set http.api_tokens");
@@ -258,6 +258,18 @@ pub fn reconciler(settings: &Settings, backends: &Backends, images: Arc<Images>)
 pub fn images(settings: &Settings, backends: &Backends, public_base: String) -> Arc<Images> {
     let Backends { meta, blobs, queue, .. } = backends.clone();
     Arc::new(Images::new(meta, blobs, queue, settings.processing.sizes.clone(), public_base))
+}
+
+/// The bearer tokens of `http.api_tokens` and of `http.api_tokens_secret`.
+pub async fn api_tokens(settings: &Settings) -> anyhow::Result<ApiTokens> {
+    let mut tokens = ApiTokens::parse(&settings.http.api_tokens);
+    let secret = &settings.http.api_tokens_secret;
+    if !secret.is_empty() {
+        let sdk = crate::backends::sdk_config(settings).await;
+        let sdk = sdk.as_ref().context("http.api_tokens_secret needs the AWS SDK configuration")?;
+        tokens.extend(ApiTokens::parse(&aws::secret_field(sdk, secret, "api_tokens").await?));
+    }
+    Ok(tokens)
 }
 
 /// The base of the download links every subscriber receives: configured,

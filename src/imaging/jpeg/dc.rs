@@ -10,6 +10,7 @@
 use super::{
     huffman::{Bits, Huffman},
     markers::{self, DHT, DQT, DRI, EOI, Header, SOS},
+    unfit::Unfit,
 };
 
 /// A component's plane: one sample per 8×8 block, as the IDCT at 1/8
@@ -19,10 +20,6 @@ pub struct Plane {
     pub height: usize,
     pub samples: Vec<u8>,
 }
-
-/// Why a file cannot take this path (libjpeg then decodes it whole).
-#[derive(Debug, PartialEq, Eq)]
-pub struct Unfit(pub &'static str);
 
 /// Decodes the DC coefficients of a progressive, Huffman-coded, 8-bit JPEG:
 /// a plane per component.

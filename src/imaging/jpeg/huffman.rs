@@ -1,6 +1,6 @@
 //! Huffman tables and the bit reader of entropy-coded JPEG data.
 
-use super::dc::Unfit;
+use super::unfit::Unfit;
 
 const LOOKUP_BITS: u32 = 9;
 

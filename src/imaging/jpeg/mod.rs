@@ -7,6 +7,7 @@ mod dc;
 mod huffman;
 mod libjpeg;
 pub mod markers;
+mod unfit;
 mod ycc;
 
 use super::{ImagingError, color::Samples};

@@ -118,7 +118,7 @@ fn baseline_files_and_large_scales_are_not_the_dc_decoders() {
     let bytes = encode(&crate::imaging::Pixels::new(64, 64, 3, card(64, 64, 3, true)), 90).unwrap();
     let header = markers::header(&bytes).unwrap();
     assert!(!dc_only(&header, 1));
-    assert_eq!(dc::decode(&bytes, &header).err(), Some(dc::Unfit("not an 8-bit Huffman-coded progressive JPEG")));
+    assert_eq!(dc::decode(&bytes, &header).err(), Some(unfit::Unfit("not an 8-bit Huffman-coded progressive JPEG")));
     let progressive = markers::header(&progressive(64, 64, 3, (2, 2), true)).unwrap();
     assert!(dc_only(&progressive, 1) && !dc_only(&progressive, 2));
 }

@@ -2,10 +2,7 @@
 //! grid (linear, centred as libjpeg's "fancy" upsampling is), then YCbCr to
 //! RGB with JFIF's coefficients.
 
-use super::{
-    dc::{Plane, Unfit},
-    markers::Header,
-};
+use super::{dc::Plane, markers::Header, unfit::Unfit};
 use crate::imaging::color::Samples;
 
 pub fn samples(planes: Vec<Plane>, header: &Header) -> Result<Samples, Unfit> {

@@ -9,7 +9,6 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::{MySqlPool, SqlitePool};
 
 use crate::{
-    api::ApiTokens,
     aws,
     config::{DatabaseKind, NotifyBackend, QueueBackend, Settings, StorageBackend},
     db::{MetaRepo, MysqlRepo, SqliteRepo, connect_mysql, open_local},
@@ -79,7 +78,7 @@ impl Backends {
 }
 
 /// The SDK configuration, loaded only when some backend talks to AWS.
-async fn sdk_config(settings: &Settings) -> Option<SdkConfig> {
+pub(crate) async fn sdk_config(settings: &Settings) -> Option<SdkConfig> {
     match settings.uses_aws() {
         true => Some(aws::sdk_config(&settings.aws).await),
         false => None,
@@ -90,18 +89,6 @@ async fn sdk_config(settings: &Settings) -> Option<SdkConfig> {
 async fn mysql_pool(settings: &Settings, sdk: Option<&SdkConfig>) -> anyhow::Result<MySqlPool> {
     let password = database_password(settings, sdk).await?;
     connect_mysql(&settings.database, password.as_ref()).await.context("connecting to MySQL")
-}
-
-/// The bearer tokens of `http.api_tokens` and of `http.api_tokens_secret`.
-pub async fn api_tokens(settings: &Settings) -> anyhow::Result<ApiTokens> {
-    let mut tokens = ApiTokens::parse(&settings.http.api_tokens);
-    let secret = &settings.http.api_tokens_secret;
-    if !secret.is_empty() {
-        let sdk = sdk_config(settings).await;
-        let sdk = sdk.as_ref().context("http.api_tokens_secret needs the AWS SDK configuration")?;
-        tokens.extend(ApiTokens::parse(&aws::secret_field(sdk, secret, "api_tokens").await?));
-    }
-    Ok(tokens)
 }
 
 /// `database.password`, else the Secrets Manager secret, else none (the
