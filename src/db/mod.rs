@@ -3,6 +3,7 @@
 //! test suites check them); processing state lives beside it.
 
 mod mysql;
+mod shared;
 mod sqlite;
 
 use std::time::Duration;

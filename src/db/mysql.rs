@@ -8,25 +8,27 @@
 use std::{future::Future, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
-use chrono::{NaiveDateTime, Utc};
+use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{
-    Executor, FromRow, MySql, MySqlPool, Row, Transaction,
+    Executor, MySql, MySqlPool, Transaction,
     mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode},
 };
 
 use super::{
-    Completion, DbError, ImageRow, ImageStats, JobState, JobStatus, Made, MadeState, MetaRepo, NewImage, StuckJob,
-    VariantRow, millis, sha256,
+    Completion, DbError, ImageRow, ImageStats, JobState, Made, NewImage, VariantRow, sha256,
+    shared::{Dialect, InsertNew, SetSince, meta_repo},
 };
-use crate::{config::DatabaseSettings, storage::BlobMeta};
+use crate::config::DatabaseSettings;
 
 /// `id` is `BIGINT UNSIGNED` (CloudX's `SERIAL`) and `last_modified` a
 /// `TIMESTAMP`: read them as the signed id and naive UTC time the other
 /// backend gives (the session's time zone is UTC).
 const IMAGE_COLUMNS: &str = "CAST(i.id AS SIGNED) AS id, i.object_key, i.object_type, \
     CAST(i.last_modified AS DATETIME) AS last_modified, i.object_size";
-const VARIANT_COLUMNS: &str = "size, width, height, object_key, object_size";
+
+const INSERT_NEW: InsertNew = InsertNew("INSERT IGNORE INTO", "");
+const SET_SINCE: SetSince = SetSince("ON DUPLICATE KEY UPDATE since = VALUES(since)");
 
 /// Connects (TLS verified against `ca_file` when one is set) and brings
 /// imaged's own tables up to date.
@@ -110,6 +112,10 @@ impl MysqlRepo {
         Self { pool }
     }
 
+    fn inserted_id(done: &sqlx::mysql::MySqlQueryResult) -> i64 {
+        done.last_insert_id() as i64
+    }
+
     /// Locks the image row (shared, or exclusive to delete it), always
     /// first: every write of an image's state takes this lock before any
     /// other, so a delete and a job take turns and never deadlock. Returns
@@ -122,15 +128,7 @@ impl MysqlRepo {
 
     async fn try_insert(&self, image: &NewImage, content_type: Option<&str>) -> Result<Claim, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let id =
-            sqlx::query("INSERT INTO images (object_key, object_type, last_modified, object_size) VALUES (?, ?, ?, ?)")
-                .bind(&image.object_key)
-                .bind(&image.object_type)
-                .bind(image.last_modified)
-                .bind(image.object_size)
-                .execute(&mut *tx)
-                .await?
-                .last_insert_id() as i64;
+        let id = Self::insert_rows(&mut tx, image, content_type).await?;
         let claim = sqlx::query("INSERT INTO imaged_objects (key_hash, image_id) VALUES (?, ?)")
             .bind(sha256(&image.object_key))
             .bind(id)
@@ -143,12 +141,6 @@ impl MysqlRepo {
             }
             other => other?,
         };
-        sqlx::query("INSERT INTO imaged_jobs (image_id, status, content_type, updated_at) VALUES (?, 'pending', ?, ?)")
-            .bind(id)
-            .bind(content_type)
-            .bind(Utc::now().naive_utc())
-            .execute(&mut *tx)
-            .await?;
         sqlx::query("DELETE FROM imaged_blob_journal WHERE key_hash = ?")
             .bind(sha256(&image.object_key))
             .execute(&mut *tx)
@@ -160,14 +152,10 @@ impl MysqlRepo {
     async fn delete_tx(&self, id: i64) -> Result<Option<Vec<VariantRow>>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         Self::lock_image(&mut tx, id, true).await?;
-        let variants = Self::variants_in(&mut tx, id).await?;
-        let deleted = sqlx::query("DELETE FROM images WHERE id = ?").bind(id).execute(&mut *tx).await?;
-        for table in ["imaged_variants", "imaged_jobs", "imaged_objects", "imaged_deletes"] {
-            let sql = sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE image_id = ?"));
-            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-        }
+        let variants = Self::delete_rows(&mut tx, id).await?;
+        sqlx::query("DELETE FROM imaged_objects WHERE image_id = ?").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok((deleted.rows_affected() > 0).then_some(variants))
+        Ok(variants)
     }
 
     async fn set_job_tx(&self, image_id: i64, state: &JobState) -> Result<(), sqlx::Error> {
@@ -211,86 +199,19 @@ impl MysqlRepo {
             .bind(image_id)
             .fetch_optional(&mut *tx)
             .await?;
-        let state = match job {
-            Some(_) => Self::made_state(&mut tx, image_id).await?,
-            None => None,
-        };
-        let Some(state) = state else { return Ok(Completion::Gone) };
-        let sizes: Vec<i64> = made.variants.iter().map(|v| v.size).collect();
-        if state.covers(made.source, &sizes) {
-            return Ok(Completion::AlreadyDone);
+        if job.is_none() {
+            return Ok(Completion::Gone);
         }
-        sqlx::query("DELETE FROM imaged_variants WHERE image_id = ?").bind(image_id).execute(&mut *tx).await?;
-        for v in made.variants {
-            sqlx::query(
-                "INSERT INTO imaged_variants (image_id, size, width, height, object_key, object_size) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(image_id)
-            .bind(v.size)
-            .bind(v.width)
-            .bind(v.height)
-            .bind(&v.object_key)
-            .bind(v.object_size)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "UPDATE imaged_jobs SET status = 'done', error = NULL, updated_at = ?, duration_ms = ?, source_tag = ?
-             WHERE image_id = ?",
-        )
-        .bind(Utc::now().naive_utc())
-        .bind(millis(made.took))
-        .bind(&made.source.tag)
-        .bind(image_id)
-        .execute(&mut *tx)
-        .await?;
-        let source = made.source;
-        if source.size as i64 != state.object_size || source.last_modified != state.last_modified {
-            sqlx::query("UPDATE images SET object_size = ?, last_modified = ?, object_type = ? WHERE id = ?")
-                .bind(source.size as i64)
-                .bind(source.last_modified)
-                .bind(&source.content_type)
-                .bind(image_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let completion = Self::complete_in(&mut tx, image_id, made).await?;
         tx.commit().await?;
-        Ok(Completion::Done)
-    }
-
-    /// What the image's job last made; `None` without the image or its job.
-    async fn made_state(tx: &mut Transaction<'_, MySql>, image_id: i64) -> Result<Option<MadeState>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT j.status, j.source_tag, i.object_size, CAST(i.last_modified AS DATETIME) AS last_modified
-             FROM images i JOIN imaged_jobs j ON j.image_id = i.id WHERE i.id = ?",
-        )
-        .bind(image_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let sizes = sqlx::query_scalar("SELECT size FROM imaged_variants WHERE image_id = ?")
-            .bind(image_id)
-            .fetch_all(&mut **tx)
-            .await?;
-        Ok(Some(MadeState {
-            done: row.try_get::<&str, _>("status")? == "done",
-            sizes,
-            source_tag: row.try_get("source_tag")?,
-            object_size: row.try_get("object_size")?,
-            last_modified: row.try_get("last_modified")?,
-        }))
-    }
-
-    async fn variants_in(tx: &mut Transaction<'_, MySql>, image_id: i64) -> Result<Vec<VariantRow>, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {VARIANT_COLUMNS} FROM imaged_variants WHERE image_id = ? ORDER BY size"
-        ));
-        sqlx::query_as(sql).bind(image_id).fetch_all(&mut **tx).await
+        Ok(completion)
     }
 }
 
+meta_repo!(MysqlRepo, sqlx::MySql);
+
 #[async_trait]
-impl MetaRepo for MysqlRepo {
+impl Dialect for MysqlRepo {
     /// The row, its key claim and its pending job in one transaction. When
     /// another writer claimed the key first, its row is the answer.
     async fn insert_image(&self, image: &NewImage, content_type: Option<&str>) -> Result<i64, DbError> {
@@ -314,11 +235,6 @@ impl MetaRepo for MysqlRepo {
         Err(DbError(sqlx::Error::Protocol(format!("object key {} could not be claimed", image.object_key))))
     }
 
-    async fn image(&self, id: i64) -> Result<Option<ImageRow>, DbError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images i WHERE i.id = ?"));
-        Ok(sqlx::query_as(sql).bind(id).fetch_optional(&self.pool).await?)
-    }
-
     /// Through the key claim; rows CloudX wrote have none, and are found by
     /// their key (a scan: CloudX's table has no index on it), compared byte
     /// for byte, not by the table's case-blind collation.
@@ -335,26 +251,8 @@ impl MetaRepo for MysqlRepo {
         Ok(sqlx::query_as(sql).bind(key).fetch_optional(&self.pool).await?)
     }
 
-    async fn images(&self) -> Result<Vec<ImageRow>, DbError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images i ORDER BY i.id"));
-        Ok(sqlx::query_as(sql).fetch_all(&self.pool).await?)
-    }
-
     async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError> {
         Ok(retrying(|| self.delete_tx(id)).await?)
-    }
-
-    async fn job(&self, image_id: i64) -> Result<Option<JobState>, DbError> {
-        let row = sqlx::query("SELECT status, error, content_type, source_tag FROM imaged_jobs WHERE image_id = ?")
-            .bind(image_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| JobState {
-            status: JobStatus::parse(r.get("status")),
-            error: r.get("error"),
-            content_type: r.get("content_type"),
-            source_tag: r.get("source_tag"),
-        }))
     }
 
     /// Only while the image exists: a job never re-creates the state of an
@@ -363,28 +261,8 @@ impl MetaRepo for MysqlRepo {
         Ok(retrying(|| self.set_job_tx(image_id, state)).await?)
     }
 
-    async fn is_made(&self, image_id: i64, source: &BlobMeta, sizes: &[i64]) -> Result<bool, DbError> {
-        let mut tx = self.pool.begin().await?;
-        let made = Self::made_state(&mut tx, image_id).await?;
-        tx.rollback().await?;
-        Ok(made.is_some_and(|made| made.covers(source, sizes)))
-    }
-
     async fn complete_job(&self, image_id: i64, made: &Made<'_>) -> Result<Completion, DbError> {
         Ok(retrying(|| self.complete_tx(image_id, made)).await?)
-    }
-
-    async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {VARIANT_COLUMNS} FROM imaged_variants WHERE image_id = ? ORDER BY size"
-        ));
-        Ok(sqlx::query_as(sql).bind(image_id).fetch_all(&self.pool).await?)
-    }
-
-    async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError> {
-        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM imaged_jobs GROUP BY status ORDER BY status")
-            .fetch_all(&self.pool)
-            .await?)
     }
 
     /// Sums are DECIMAL in MySQL: cast back to integers.
@@ -405,157 +283,5 @@ impl MetaRepo for MysqlRepo {
         .fetch_all(&self.pool)
         .await?;
         Ok(ImageStats { count, total_bytes, min_bytes, max_bytes, thumbnail_bytes, by_type })
-    }
-
-    async fn job_durations(&self, since: NaiveDateTime, limit: u32) -> Result<Vec<i64>, DbError> {
-        Ok(sqlx::query_scalar(
-            "SELECT duration_ms FROM imaged_jobs WHERE status = 'done' AND updated_at >= ? AND duration_ms IS NOT NULL
-             ORDER BY updated_at DESC LIMIT ?",
-        )
-        .bind(since)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn claim_notice(&self, image_id: i64) -> Result<bool, DbError> {
-        let claimed = sqlx::query(
-            "UPDATE imaged_jobs SET notified = TRUE WHERE image_id = ? AND status = 'done' AND NOT notified",
-        )
-        .bind(image_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(claimed.rows_affected() == 1)
-    }
-
-    async fn release_notice(&self, image_id: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE imaged_jobs SET notified = FALSE WHERE image_id = ?")
-            .bind(image_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn claim_sent_notice(&self, text: &str) -> Result<bool, DbError> {
-        let claimed = sqlx::query("INSERT IGNORE INTO imaged_sent_notices (digest, sent_at) VALUES (?, ?)")
-            .bind(sha256(text))
-            .bind(Utc::now().naive_utc())
-            .execute(&self.pool)
-            .await?;
-        Ok(claimed.rows_affected() == 1)
-    }
-
-    async fn release_sent_notice(&self, text: &str) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM imaged_sent_notices WHERE digest = ?").bind(sha256(text)).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn prune_sent_notices(&self, before: NaiveDateTime) -> Result<u64, DbError> {
-        let pruned =
-            sqlx::query("DELETE FROM imaged_sent_notices WHERE sent_at < ?").bind(before).execute(&self.pool).await?;
-        Ok(pruned.rows_affected())
-    }
-
-    async fn journal(&self, key: &str) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO imaged_blob_journal (key_hash, object_key, since) VALUES (?, ?, ?)
-             ON DUPLICATE KEY UPDATE since = VALUES(since)",
-        )
-        .bind(sha256(key))
-        .bind(key)
-        .bind(Utc::now().naive_utc())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn unjournal(&self, key: &str) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM imaged_blob_journal WHERE key_hash = ?").bind(sha256(key)).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn journaled(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar("SELECT object_key FROM imaged_blob_journal WHERE since < ? ORDER BY since LIMIT ?")
-            .bind(before)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn stuck_jobs(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<StuckJob>, DbError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IMAGE_COLUMNS}, j.status, j.updated_at, j.requeues FROM imaged_jobs j JOIN images i ON i.id = j.image_id
-             WHERE j.status IN ('pending', 'processing') AND j.updated_at < ? ORDER BY j.updated_at LIMIT ?"
-        ));
-        let rows = sqlx::query(sql).bind(before).bind(limit).fetch_all(&self.pool).await?;
-        let stuck = |row: &sqlx::mysql::MySqlRow| -> Result<StuckJob, sqlx::Error> {
-            Ok(StuckJob {
-                image: ImageRow::from_row(row)?,
-                status: JobStatus::parse(row.try_get("status")?),
-                updated_at: row.try_get("updated_at")?,
-                requeues: row.try_get("requeues")?,
-            })
-        };
-        rows.iter().map(stuck).collect::<Result<_, _>>().map_err(DbError)
-    }
-
-    async fn requeue_job(&self, image_id: i64, seen: NaiveDateTime) -> Result<bool, DbError> {
-        let taken = sqlx::query(
-            "UPDATE imaged_jobs SET updated_at = ?, requeues = requeues + (status = 'processing')
-             WHERE image_id = ? AND updated_at = ? AND status IN ('pending', 'processing')",
-        )
-        .bind(Utc::now().naive_utc())
-        .bind(image_id)
-        .bind(seen)
-        .execute(&self.pool)
-        .await?;
-        Ok(taken.rows_affected() == 1)
-    }
-
-    async fn mark_delete(&self, image_id: i64, stale_before: NaiveDateTime) -> Result<bool, DbError> {
-        let now = Utc::now().naive_utc();
-        let marked =
-            sqlx::query("INSERT IGNORE INTO imaged_deletes (image_id, since) SELECT id, ? FROM images WHERE id = ?")
-                .bind(now)
-                .bind(image_id)
-                .execute(&self.pool)
-                .await?;
-        if marked.rows_affected() == 1 {
-            return Ok(true);
-        }
-        let taken = sqlx::query("UPDATE imaged_deletes SET since = ? WHERE image_id = ? AND since < ?")
-            .bind(now)
-            .bind(image_id)
-            .bind(stale_before)
-            .execute(&self.pool)
-            .await?;
-        Ok(taken.rows_affected() == 1)
-    }
-
-    async fn unmark_delete(&self, image_id: i64) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM imaged_deletes WHERE image_id = ?").bind(image_id).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn leave_delete(&self, image_id: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE imaged_deletes SET since = ? WHERE image_id = ?")
-            .bind(chrono::DateTime::UNIX_EPOCH.naive_utc())
-            .bind(image_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn stale_deletes(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<ImageRow>, DbError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IMAGE_COLUMNS} FROM imaged_deletes d JOIN images i ON i.id = d.image_id WHERE d.since < ?
-             ORDER BY d.since LIMIT ?"
-        ));
-        Ok(sqlx::query_as(sql).bind(before).bind(limit).fetch_all(&self.pool).await?)
-    }
-
-    async fn check(&self) -> Result<(), DbError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
     }
 }

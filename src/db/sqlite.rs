@@ -1,20 +1,20 @@
 //! SQLite backend of `MetaRepo`, and the one local database file that the
-//! embedded queue and notifier share with it.
+//! embedded queue and notifier share with it. The queries it shares with
+//! MySQL are in `shared.rs`; here is what SQLite does its own way.
 
 use std::{path::Path, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
-use chrono::{NaiveDateTime, Utc};
+use chrono::Utc;
 use sqlx::{
-    FromRow, Row, SqlitePool,
+    SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
 use super::{
-    Completion, DbError, ImageRow, ImageStats, JobState, JobStatus, Made, MadeState, MetaRepo, NewImage, StuckJob,
-    VariantRow, millis, sha256,
+    Completion, DbError, ImageRow, ImageStats, JobState, Made, NewImage, VariantRow, sha256,
+    shared::{Dialect, InsertNew, SetSince, meta_repo},
 };
-use crate::storage::BlobMeta;
 
 /// Opens (creating if needed) and migrates the local SQLite database.
 /// `url` is a `sqlite:` URL, or "" for `imaged.db` in `data_dir`.
@@ -34,7 +34,25 @@ pub async fn open_local(data_dir: &Path, url: &str) -> anyhow::Result<SqlitePool
         .busy_timeout(Duration::from_secs(10));
     let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    hash_journal_keys(&pool).await?;
     Ok(pool)
+}
+
+/// Journal entries written before migration 0006 hold their key's text
+/// where its SHA-256 goes: hashed here, as SQLite cannot.
+async fn hash_journal_keys(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let unhashed: Vec<String> =
+        sqlx::query_scalar("SELECT object_key FROM imaged_blob_journal WHERE key_hash = CAST(object_key AS BLOB)")
+            .fetch_all(pool)
+            .await?;
+    for key in unhashed {
+        sqlx::query("UPDATE imaged_blob_journal SET key_hash = ? WHERE key_hash = CAST(? AS BLOB)")
+            .bind(sha256(&key))
+            .bind(&key)
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A transaction that takes the write lock at once. A deferred one that
@@ -45,36 +63,6 @@ pub async fn write_tx(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sq
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
-fn stuck_job(row: &sqlx::sqlite::SqliteRow) -> Result<StuckJob, sqlx::Error> {
-    Ok(StuckJob {
-        image: ImageRow::from_row(row)?,
-        status: JobStatus::parse(row.try_get("status")?),
-        updated_at: row.try_get("updated_at")?,
-        requeues: row.try_get("requeues")?,
-    })
-}
-
-/// What the image's job last made; `None` without the image or its job.
-async fn made_state(conn: &mut sqlx::SqliteConnection, image_id: i64) -> Result<Option<MadeState>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT j.status, j.source_tag, i.object_size, i.last_modified FROM images i
-         JOIN jobs j ON j.image_id = i.id WHERE i.id = ?",
-    )
-    .bind(image_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let sizes =
-        sqlx::query_scalar("SELECT size FROM variants WHERE image_id = ?").bind(image_id).fetch_all(conn).await?;
-    Ok(Some(MadeState {
-        done: row.try_get::<&str, _>("status")? == "done",
-        sizes,
-        source_tag: row.try_get("source_tag")?,
-        object_size: row.try_get("object_size")?,
-        last_modified: row.try_get("last_modified")?,
-    }))
-}
-
 pub struct SqliteRepo {
     pool: SqlitePool,
 }
@@ -83,12 +71,22 @@ impl SqliteRepo {
     pub fn new(pool: SqlitePool) -> Self {
         Self { pool }
     }
+
+    fn inserted_id(done: &sqlx::sqlite::SqliteQueryResult) -> i64 {
+        done.last_insert_rowid()
+    }
 }
 
-const IMAGE_COLUMNS: &str = "id, object_key, object_type, last_modified, object_size";
+const IMAGE_COLUMNS: &str = "i.id, i.object_key, i.object_type, i.last_modified, i.object_size";
+const INSERT_NEW: InsertNew = InsertNew("INSERT INTO", "ON CONFLICT DO NOTHING");
+const SET_SINCE: SetSince = SetSince("ON CONFLICT DO UPDATE SET since = excluded.since");
 
+meta_repo!(SqliteRepo, sqlx::Sqlite);
+
+/// One writer at a time holds the file: a transaction that writes takes
+/// the lock first ([`write_tx`]), so what it reads stays true until it commits.
 #[async_trait]
-impl MetaRepo for SqliteRepo {
+impl Dialect for SqliteRepo {
     async fn insert_image(&self, image: &NewImage, content_type: Option<&str>) -> Result<i64, DbError> {
         // The write lock is taken first, so looking for the key and
         // inserting are one step for every writer of this file.
@@ -101,79 +99,36 @@ impl MetaRepo for SqliteRepo {
         if let Some(id) = existing {
             return Ok(id);
         }
-        let id =
-            sqlx::query("INSERT INTO images (object_key, object_type, last_modified, object_size) VALUES (?, ?, ?, ?)")
-                .bind(&image.object_key)
-                .bind(&image.object_type)
-                .bind(image.last_modified)
-                .bind(image.object_size)
-                .execute(&mut *tx)
-                .await?
-                .last_insert_rowid();
-        sqlx::query("INSERT INTO jobs (image_id, status, content_type, updated_at) VALUES (?, 'pending', ?, ?)")
-            .bind(id)
-            .bind(content_type)
-            .bind(Utc::now().naive_utc())
+        let id = Self::insert_rows(&mut tx, image, content_type).await?;
+        sqlx::query("DELETE FROM imaged_blob_journal WHERE key_hash = ?")
+            .bind(sha256(&image.object_key))
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM blob_journal WHERE object_key = ?").bind(&image.object_key).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    async fn image(&self, id: i64) -> Result<Option<ImageRow>, DbError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?"));
-        Ok(sqlx::query_as(sql).bind(id).fetch_optional(&self.pool).await?)
-    }
-
     async fn image_by_key(&self, key: &str) -> Result<Option<ImageRow>, DbError> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IMAGE_COLUMNS} FROM images WHERE object_key = ? ORDER BY id DESC LIMIT 1"
+            "SELECT {IMAGE_COLUMNS} FROM images i WHERE i.object_key = ? ORDER BY i.id DESC LIMIT 1"
         ));
         Ok(sqlx::query_as(sql).bind(key).fetch_optional(&self.pool).await?)
     }
 
-    async fn images(&self) -> Result<Vec<ImageRow>, DbError> {
-        let sql = sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images ORDER BY id"));
-        Ok(sqlx::query_as(sql).fetch_all(&self.pool).await?)
-    }
-
     async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError> {
         let mut tx = write_tx(&self.pool).await?;
-        let variants = sqlx::query_as(
-            "SELECT size, width, height, object_key, object_size FROM variants WHERE image_id = ? ORDER BY size",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let deleted = sqlx::query("DELETE FROM images WHERE id = ?").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM variants WHERE image_id = ?").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM jobs WHERE image_id = ?").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM deletes WHERE image_id = ?").bind(id).execute(&mut *tx).await?;
+        let variants = Self::delete_rows(&mut tx, id).await?;
         tx.commit().await?;
-        Ok((deleted.rows_affected() > 0).then_some(variants))
-    }
-
-    async fn job(&self, image_id: i64) -> Result<Option<JobState>, DbError> {
-        let row = sqlx::query("SELECT status, error, content_type, source_tag FROM jobs WHERE image_id = ?")
-            .bind(image_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| JobState {
-            status: JobStatus::parse(r.get("status")),
-            error: r.get("error"),
-            content_type: r.get("content_type"),
-            source_tag: r.get("source_tag"),
-        }))
+        Ok(variants)
     }
 
     async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError> {
         sqlx::query(
-            "INSERT INTO jobs (image_id, status, error, content_type, updated_at)
+            "INSERT INTO imaged_jobs (image_id, status, error, content_type, updated_at)
              SELECT id, ?, ?, ?, ? FROM images WHERE id = ?
              ON CONFLICT (image_id) DO UPDATE SET status = excluded.status, error = excluded.error,
-             content_type = COALESCE(excluded.content_type, jobs.content_type), updated_at = excluded.updated_at
-             WHERE jobs.status <> 'done' OR (?6 IS NOT NULL AND jobs.source_tag IS NOT ?6)",
+             content_type = COALESCE(excluded.content_type, imaged_jobs.content_type), updated_at = excluded.updated_at
+             WHERE imaged_jobs.status <> 'done' OR (?6 IS NOT NULL AND imaged_jobs.source_tag IS NOT ?6)",
         )
         .bind(state.status.as_str())
         .bind(&state.error)
@@ -186,70 +141,11 @@ impl MetaRepo for SqliteRepo {
         Ok(())
     }
 
-    async fn is_made(&self, image_id: i64, source: &BlobMeta, sizes: &[i64]) -> Result<bool, DbError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(made_state(&mut conn, image_id).await?.is_some_and(|made| made.covers(source, sizes)))
-    }
-
     async fn complete_job(&self, image_id: i64, made: &Made<'_>) -> Result<Completion, DbError> {
         let mut tx = write_tx(&self.pool).await?;
-        let Some(state) = made_state(&mut tx, image_id).await? else { return Ok(Completion::Gone) };
-        let sizes: Vec<i64> = made.variants.iter().map(|v| v.size).collect();
-        if state.covers(made.source, &sizes) {
-            return Ok(Completion::AlreadyDone);
-        }
-        sqlx::query("DELETE FROM variants WHERE image_id = ?").bind(image_id).execute(&mut *tx).await?;
-        for v in made.variants {
-            sqlx::query(
-                "INSERT INTO variants (image_id, size, width, height, object_key, object_size) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(image_id)
-            .bind(v.size)
-            .bind(v.width)
-            .bind(v.height)
-            .bind(&v.object_key)
-            .bind(v.object_size)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "UPDATE jobs SET status = 'done', error = NULL, updated_at = ?, duration_ms = ?, source_tag = ?
-             WHERE image_id = ?",
-        )
-        .bind(Utc::now().naive_utc())
-        .bind(millis(made.took))
-        .bind(&made.source.tag)
-        .bind(image_id)
-        .execute(&mut *tx)
-        .await?;
-        let source = made.source;
-        sqlx::query(
-            "UPDATE images SET object_size = ?1, last_modified = ?2, object_type = ?3
-             WHERE id = ?4 AND (object_size <> ?1 OR last_modified <> ?2)",
-        )
-        .bind(source.size as i64)
-        .bind(source.last_modified)
-        .bind(&source.content_type)
-        .bind(image_id)
-        .execute(&mut *tx)
-        .await?;
+        let completion = Self::complete_in(&mut tx, image_id, made).await?;
         tx.commit().await?;
-        Ok(Completion::Done)
-    }
-
-    async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError> {
-        Ok(sqlx::query_as(
-            "SELECT size, width, height, object_key, object_size FROM variants WHERE image_id = ? ORDER BY size",
-        )
-        .bind(image_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError> {
-        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(completion)
     }
 
     async fn image_stats(&self) -> Result<ImageStats, DbError> {
@@ -258,150 +154,65 @@ impl MetaRepo for SqliteRepo {
         )
         .fetch_one(&self.pool)
         .await?;
-        let thumbnail_bytes =
-            sqlx::query_scalar("SELECT COALESCE(SUM(object_size), 0) FROM variants").fetch_one(&self.pool).await?;
+        let thumbnail_bytes = sqlx::query_scalar("SELECT COALESCE(SUM(object_size), 0) FROM imaged_variants")
+            .fetch_one(&self.pool)
+            .await?;
         let by_type = sqlx::query_as(
             "SELECT COALESCE(j.content_type, i.object_type) AS kind, COUNT(*) FROM images i
-             LEFT JOIN jobs j ON j.image_id = i.id GROUP BY kind ORDER BY kind",
+             LEFT JOIN imaged_jobs j ON j.image_id = i.id GROUP BY kind ORDER BY kind",
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(ImageStats { count, total_bytes, min_bytes, max_bytes, thumbnail_bytes, by_type })
     }
+}
 
-    async fn job_durations(&self, since: NaiveDateTime, limit: u32) -> Result<Vec<i64>, DbError> {
-        Ok(sqlx::query_scalar(
-            "SELECT duration_ms FROM jobs WHERE status = 'done' AND updated_at >= ? AND duration_ms IS NOT NULL
-             ORDER BY updated_at DESC LIMIT ?",
-        )
-        .bind(since)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
-    }
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
 
-    async fn claim_notice(&self, image_id: i64) -> Result<bool, DbError> {
-        let claimed =
-            sqlx::query("UPDATE jobs SET notified = TRUE WHERE image_id = ? AND status = 'done' AND NOT notified")
-                .bind(image_id)
-                .execute(&self.pool)
-                .await?;
-        Ok(claimed.rows_affected() == 1)
-    }
+    use super::*;
+    use crate::db::MetaRepo;
 
-    async fn release_notice(&self, image_id: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE jobs SET notified = FALSE WHERE image_id = ?").bind(image_id).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn claim_sent_notice(&self, text: &str) -> Result<bool, DbError> {
-        let claimed = sqlx::query("INSERT INTO sent_notices (digest, sent_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
-            .bind(sha256(text))
-            .bind(Utc::now().naive_utc())
-            .execute(&self.pool)
-            .await?;
-        Ok(claimed.rows_affected() == 1)
-    }
-
-    async fn release_sent_notice(&self, text: &str) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM sent_notices WHERE digest = ?").bind(sha256(text)).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn prune_sent_notices(&self, before: NaiveDateTime) -> Result<u64, DbError> {
-        let pruned = sqlx::query("DELETE FROM sent_notices WHERE sent_at < ?").bind(before).execute(&self.pool).await?;
-        Ok(pruned.rows_affected())
-    }
-
-    async fn journal(&self, key: &str) -> Result<(), DbError> {
-        sqlx::query("INSERT INTO blob_journal (object_key, since) VALUES (?, ?) ON CONFLICT DO UPDATE SET since = excluded.since")
-            .bind(key)
-            .bind(Utc::now().naive_utc())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn unjournal(&self, key: &str) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM blob_journal WHERE object_key = ?").bind(key).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn journaled(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar("SELECT object_key FROM blob_journal WHERE since < ? ORDER BY since LIMIT ?")
-            .bind(before)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    async fn stuck_jobs(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<StuckJob>, DbError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IMAGE_COLUMNS}, j.status, j.updated_at, j.requeues FROM jobs j JOIN images i ON i.id = j.image_id
-             WHERE j.status IN ('pending', 'processing') AND j.updated_at < ? ORDER BY j.updated_at LIMIT ?"
-        ));
-        let rows = sqlx::query(sql).bind(before).bind(limit).fetch_all(&self.pool).await?;
-        rows.iter().map(stuck_job).collect::<Result<_, _>>().map_err(DbError)
-    }
-
-    async fn requeue_job(&self, image_id: i64, seen: NaiveDateTime) -> Result<bool, DbError> {
-        let taken = sqlx::query(
-            "UPDATE jobs SET updated_at = ?, requeues = requeues + (status = 'processing')
-             WHERE image_id = ? AND updated_at = ? AND status IN ('pending', 'processing')",
-        )
-        .bind(Utc::now().naive_utc())
-        .bind(image_id)
-        .bind(seen)
-        .execute(&self.pool)
-        .await?;
-        Ok(taken.rows_affected() == 1)
-    }
-
-    async fn mark_delete(&self, image_id: i64, stale_before: NaiveDateTime) -> Result<bool, DbError> {
-        let now = Utc::now().naive_utc();
-        let marked = sqlx::query(
-            "INSERT INTO deletes (image_id, since) SELECT id, ? FROM images WHERE id = ? ON CONFLICT DO NOTHING",
-        )
-        .bind(now)
-        .bind(image_id)
-        .execute(&self.pool)
-        .await?;
-        if marked.rows_affected() == 1 {
-            return Ok(true);
+    /// A database as imaged made it before migration `before`.
+    async fn earlier_database(dir: &Path, before: &str) -> SqlitePool {
+        let all = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let earlier = dir.join("earlier-migrations");
+        std::fs::create_dir_all(&earlier).unwrap();
+        for entry in std::fs::read_dir(all).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap().to_str().unwrap() < before {
+                std::fs::copy(&path, earlier.join(path.file_name().unwrap())).unwrap();
+            }
         }
-        let taken = sqlx::query("UPDATE deletes SET since = ? WHERE image_id = ? AND since < ?")
-            .bind(now)
-            .bind(image_id)
-            .bind(stale_before)
-            .execute(&self.pool)
-            .await?;
-        Ok(taken.rows_affected() == 1)
+        let options = SqliteConnectOptions::new().filename(dir.join("imaged.db")).create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate::Migrator::new(earlier).await.unwrap().run(&pool).await.unwrap();
+        pool
     }
 
-    async fn unmark_delete(&self, image_id: i64) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM deletes WHERE image_id = ?").bind(image_id).execute(&self.pool).await?;
-        Ok(())
-    }
+    #[tokio::test]
+    async fn a_database_of_an_earlier_imaged_keeps_its_rows_and_its_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = earlier_database(dir.path(), "0006").await;
+        for sql in [
+            "INSERT INTO images VALUES (7, 'images/a.jpg', 'binary/octet-stream', '2026-11-24 05:14:53', 637)",
+            "INSERT INTO jobs (image_id, status, updated_at) VALUES (7, 'done', '2026-11-24 05:15:00')",
+            "INSERT INTO variants VALUES (7, 128, 128, 96, 'thumbnails/a.jpg/128.jpg', 99)",
+            "INSERT INTO blob_journal VALUES ('images/left behind.jpg', '2026-11-24 05:16:00')",
+        ] {
+            sqlx::query(sql).execute(&old).await.unwrap();
+        }
+        old.close().await;
 
-    async fn leave_delete(&self, image_id: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE deletes SET since = ? WHERE image_id = ?")
-            .bind(chrono::DateTime::UNIX_EPOCH.naive_utc())
-            .bind(image_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn stale_deletes(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<ImageRow>, DbError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {IMAGE_COLUMNS} FROM deletes d JOIN images i ON i.id = d.image_id WHERE d.since < ?
-             ORDER BY d.since LIMIT ?"
-        ));
-        Ok(sqlx::query_as(sql).bind(before).bind(limit).fetch_all(&self.pool).await?)
-    }
-
-    async fn check(&self) -> Result<(), DbError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        let repo = SqliteRepo::new(open_local(dir.path(), "").await.unwrap());
+        assert_eq!(repo.image(7).await.unwrap().unwrap().object_size, 637);
+        assert_eq!(repo.job(7).await.unwrap().unwrap().status, crate::db::JobStatus::Done);
+        assert_eq!(repo.variants(7).await.unwrap()[0].object_key, "thumbnails/a.jpg/128.jpg");
+        let now = Utc::now().naive_utc();
+        assert_eq!(repo.journaled(now, 10).await.unwrap(), ["images/left behind.jpg"]);
+        // Keyed by its hash now, as a new entry is: unjournal finds it.
+        repo.unjournal("images/left behind.jpg").await.unwrap();
+        assert!(repo.journaled(now, 10).await.unwrap().is_empty());
     }
 }

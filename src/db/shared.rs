@@ -1,0 +1,459 @@
+//! The SQL both databases run as written, written once. [`meta_repo!`]
+//! expands it into each backend's `MetaRepo` impl, for that backend's pool
+//! and row types; the tables have the same names on both (`images`, and
+//! imaged's own `imaged_*`). What the dialects do differently (upserts,
+//! locking, casts, and how a key is claimed) each backend writes in its
+//! [`Dialect`] impl, which the `MetaRepo` impl calls.
+//!
+//! A backend names the columns of an `images` row read through the alias
+//! `i` in its `IMAGE_COLUMNS` (MySQL casts its unsigned id and its
+//! `TIMESTAMP`).
+
+use super::{Completion, DbError, ImageRow, ImageStats, JobState, Made, NewImage, VariantRow};
+use async_trait::async_trait;
+
+/// What each database does its own way; see [`super::MetaRepo`] for what
+/// each method means.
+#[async_trait]
+pub(super) trait Dialect {
+    async fn insert_image(&self, image: &NewImage, content_type: Option<&str>) -> Result<i64, DbError>;
+    async fn image_by_key(&self, key: &str) -> Result<Option<ImageRow>, DbError>;
+    async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError>;
+    async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError>;
+    async fn complete_job(&self, image_id: i64, made: &Made<'_>) -> Result<Completion, DbError>;
+    async fn image_stats(&self) -> Result<ImageStats, DbError>;
+}
+
+/// How a dialect writes an insert that does nothing when the key is taken:
+/// the words before the table, and those after the values.
+pub(super) struct InsertNew(pub &'static str, pub &'static str);
+
+/// How a dialect's upsert sets `since` to the value it would have inserted.
+pub(super) struct SetSince(pub &'static str);
+
+/// `meta_repo!(Repo, Database)`: `MetaRepo` for `Repo` (which has a `pool`
+/// of `Database`, an `inserted_id` of its query results, `IMAGE_COLUMNS`,
+/// `INSERT_NEW` and `SET_SINCE` in scope, and a [`Dialect`] impl), and the
+/// helpers its dialect shares: `insert_rows`, `made_state`, `delete_rows`
+/// and `complete_in`.
+macro_rules! meta_repo {
+    ($repo:ty, $db:ty) => {
+        impl $repo {
+            /// What the image's job last made; `None` without the image or its job.
+            async fn made_state(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                image_id: i64,
+            ) -> Result<Option<$crate::db::MadeState>, sqlx::Error> {
+                use sqlx::{FromRow, Row};
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT j.status, j.source_tag, {IMAGE_COLUMNS} FROM images i
+                     JOIN imaged_jobs j ON j.image_id = i.id WHERE i.id = ?"
+                ));
+                let Some(row) = sqlx::query(sql).bind(image_id).fetch_optional(&mut *conn).await? else {
+                    return Ok(None);
+                };
+                let image = $crate::db::ImageRow::from_row(&row)?;
+                let sizes = sqlx::query_scalar("SELECT size FROM imaged_variants WHERE image_id = ?")
+                    .bind(image_id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                Ok(Some($crate::db::MadeState {
+                    done: row.try_get::<&str, _>("status")? == "done",
+                    sizes,
+                    source_tag: row.try_get("source_tag")?,
+                    object_size: image.object_size,
+                    last_modified: image.last_modified,
+                }))
+            }
+
+            /// Inserts the image's row and its pending job; the row's id.
+            async fn insert_rows(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                image: &$crate::db::NewImage,
+                content_type: Option<&str>,
+            ) -> Result<i64, sqlx::Error> {
+                let inserted = sqlx::query(
+                    "INSERT INTO images (object_key, object_type, last_modified, object_size) VALUES (?, ?, ?, ?)",
+                )
+                .bind(&image.object_key)
+                .bind(&image.object_type)
+                .bind(image.last_modified)
+                .bind(image.object_size)
+                .execute(&mut *conn)
+                .await?;
+                let id = Self::inserted_id(&inserted);
+                sqlx::query(
+                    "INSERT INTO imaged_jobs (image_id, status, content_type, updated_at) VALUES (?, 'pending', ?, ?)",
+                )
+                .bind(id)
+                .bind(content_type)
+                .bind(chrono::Utc::now().naive_utc())
+                .execute(&mut *conn)
+                .await?;
+                Ok(id)
+            }
+
+            /// Removes the image's row, job, variants and delete mark; the
+            /// variants, or `None` when there was no row.
+            async fn delete_rows(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                id: i64,
+            ) -> Result<Option<Vec<$crate::db::VariantRow>>, sqlx::Error> {
+                let variants = sqlx::query_as(
+                    "SELECT size, width, height, object_key, object_size FROM imaged_variants
+                     WHERE image_id = ? ORDER BY size",
+                )
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let deleted = sqlx::query("DELETE FROM images WHERE id = ?").bind(id).execute(&mut *conn).await?;
+                for table in ["imaged_variants", "imaged_jobs", "imaged_deletes"] {
+                    let sql = sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE image_id = ?"));
+                    sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+                }
+                Ok((deleted.rows_affected() > 0).then_some(variants))
+            }
+
+            /// `complete_job` within the caller's transaction, which it
+            /// commits: what a job made is recorded unless the image is gone
+            /// or already made from the same bytes.
+            async fn complete_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                image_id: i64,
+                made: &$crate::db::Made<'_>,
+            ) -> Result<$crate::db::Completion, sqlx::Error> {
+                let Some(state) = Self::made_state(&mut *conn, image_id).await? else {
+                    return Ok($crate::db::Completion::Gone);
+                };
+                let sizes: Vec<i64> = made.variants.iter().map(|v| v.size).collect();
+                if state.covers(made.source, &sizes) {
+                    return Ok($crate::db::Completion::AlreadyDone);
+                }
+                Self::record_made(conn, image_id, made, &state).await?;
+                Ok($crate::db::Completion::Done)
+            }
+
+            /// Replaces the image's variants with what a job made and marks
+            /// its job done, with the source's tag; the row takes the
+            /// source's size, time and type when they are new.
+            async fn record_made(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                image_id: i64,
+                made: &$crate::db::Made<'_>,
+                state: &$crate::db::MadeState,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query("DELETE FROM imaged_variants WHERE image_id = ?").bind(image_id).execute(&mut *conn).await?;
+                for v in made.variants {
+                    sqlx::query(
+                        "INSERT INTO imaged_variants (image_id, size, width, height, object_key, object_size)
+                         VALUES (?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(image_id)
+                    .bind(v.size)
+                    .bind(v.width)
+                    .bind(v.height)
+                    .bind(&v.object_key)
+                    .bind(v.object_size)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE imaged_jobs SET status = 'done', error = NULL, updated_at = ?, duration_ms = ?,
+                     source_tag = ? WHERE image_id = ?",
+                )
+                .bind(chrono::Utc::now().naive_utc())
+                .bind($crate::db::millis(made.took))
+                .bind(&made.source.tag)
+                .bind(image_id)
+                .execute(&mut *conn)
+                .await?;
+                let source = made.source;
+                if source.size as i64 != state.object_size || source.last_modified != state.last_modified {
+                    sqlx::query("UPDATE images SET object_size = ?, last_modified = ?, object_type = ? WHERE id = ?")
+                        .bind(source.size as i64)
+                        .bind(source.last_modified)
+                        .bind(&source.content_type)
+                        .bind(image_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::db::MetaRepo for $repo {
+            async fn insert_image(
+                &self,
+                image: &$crate::db::NewImage,
+                content_type: Option<&str>,
+            ) -> Result<i64, $crate::db::DbError> {
+                $crate::db::shared::Dialect::insert_image(self, image, content_type).await
+            }
+
+            async fn image(&self, id: i64) -> Result<Option<$crate::db::ImageRow>, $crate::db::DbError> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images i WHERE i.id = ?"));
+                Ok(sqlx::query_as(sql).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn image_by_key(&self, key: &str) -> Result<Option<$crate::db::ImageRow>, $crate::db::DbError> {
+                $crate::db::shared::Dialect::image_by_key(self, key).await
+            }
+
+            async fn images(&self) -> Result<Vec<$crate::db::ImageRow>, $crate::db::DbError> {
+                let sql = sqlx::AssertSqlSafe(format!("SELECT {IMAGE_COLUMNS} FROM images i ORDER BY i.id"));
+                Ok(sqlx::query_as(sql).fetch_all(&self.pool).await?)
+            }
+
+            async fn delete_image(
+                &self,
+                id: i64,
+            ) -> Result<Option<Vec<$crate::db::VariantRow>>, $crate::db::DbError> {
+                $crate::db::shared::Dialect::delete_image(self, id).await
+            }
+
+            async fn job(&self, image_id: i64) -> Result<Option<$crate::db::JobState>, $crate::db::DbError> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT status, error, content_type, source_tag FROM imaged_jobs WHERE image_id = ?")
+                    .bind(image_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| $crate::db::JobState {
+                    status: $crate::db::JobStatus::parse(r.get("status")),
+                    error: r.get("error"),
+                    content_type: r.get("content_type"),
+                    source_tag: r.get("source_tag"),
+                }))
+            }
+
+            async fn set_job(&self, image_id: i64, state: &$crate::db::JobState) -> Result<(), $crate::db::DbError> {
+                $crate::db::shared::Dialect::set_job(self, image_id, state).await
+            }
+
+            async fn is_made(
+                &self,
+                image_id: i64,
+                source: &$crate::storage::BlobMeta,
+                sizes: &[i64],
+            ) -> Result<bool, $crate::db::DbError> {
+                let mut conn = self.pool.acquire().await?;
+                let made = Self::made_state(&mut conn, image_id).await?;
+                Ok(made.is_some_and(|made| made.covers(source, sizes)))
+            }
+
+            async fn complete_job(
+                &self,
+                image_id: i64,
+                made: &$crate::db::Made<'_>,
+            ) -> Result<$crate::db::Completion, $crate::db::DbError> {
+                $crate::db::shared::Dialect::complete_job(self, image_id, made).await
+            }
+
+            async fn variants(&self, image_id: i64) -> Result<Vec<$crate::db::VariantRow>, $crate::db::DbError> {
+                Ok(sqlx::query_as(
+                    "SELECT size, width, height, object_key, object_size FROM imaged_variants
+                     WHERE image_id = ? ORDER BY size",
+                )
+                .bind(image_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn job_counts(&self) -> Result<Vec<(String, i64)>, $crate::db::DbError> {
+                Ok(sqlx::query_as("SELECT status, COUNT(*) FROM imaged_jobs GROUP BY status ORDER BY status")
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn image_stats(&self) -> Result<$crate::db::ImageStats, $crate::db::DbError> {
+                $crate::db::shared::Dialect::image_stats(self).await
+            }
+
+            async fn job_durations(
+                &self,
+                since: chrono::NaiveDateTime,
+                limit: u32,
+            ) -> Result<Vec<i64>, $crate::db::DbError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT duration_ms FROM imaged_jobs
+                     WHERE status = 'done' AND updated_at >= ? AND duration_ms IS NOT NULL
+                     ORDER BY updated_at DESC LIMIT ?",
+                )
+                .bind(since)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn claim_notice(&self, image_id: i64) -> Result<bool, $crate::db::DbError> {
+                let claimed = sqlx::query(
+                    "UPDATE imaged_jobs SET notified = TRUE WHERE image_id = ? AND status = 'done' AND NOT notified",
+                )
+                .bind(image_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
+            async fn release_notice(&self, image_id: i64) -> Result<(), $crate::db::DbError> {
+                sqlx::query("UPDATE imaged_jobs SET notified = FALSE WHERE image_id = ?")
+                    .bind(image_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn claim_sent_notice(&self, text: &str) -> Result<bool, $crate::db::DbError> {
+                let $crate::db::shared::InsertNew(insert, unless_taken) = INSERT_NEW;
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "{insert} imaged_sent_notices (digest, sent_at) VALUES (?, ?) {unless_taken}"
+                ));
+                let claimed = sqlx::query(sql)
+                    .bind($crate::db::sha256(text))
+                    .bind(chrono::Utc::now().naive_utc())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
+            async fn release_sent_notice(&self, text: &str) -> Result<(), $crate::db::DbError> {
+                sqlx::query("DELETE FROM imaged_sent_notices WHERE digest = ?")
+                    .bind($crate::db::sha256(text))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn prune_sent_notices(&self, before: chrono::NaiveDateTime) -> Result<u64, $crate::db::DbError> {
+                let pruned = sqlx::query("DELETE FROM imaged_sent_notices WHERE sent_at < ?")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(pruned.rows_affected())
+            }
+
+            async fn journal(&self, key: &str) -> Result<(), $crate::db::DbError> {
+                let $crate::db::shared::SetSince(set_since) = SET_SINCE;
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO imaged_blob_journal (key_hash, object_key, since) VALUES (?, ?, ?) {set_since}"
+                ));
+                sqlx::query(sql)
+                    .bind($crate::db::sha256(key))
+                    .bind(key)
+                    .bind(chrono::Utc::now().naive_utc())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn unjournal(&self, key: &str) -> Result<(), $crate::db::DbError> {
+                sqlx::query("DELETE FROM imaged_blob_journal WHERE key_hash = ?")
+                    .bind($crate::db::sha256(key))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn journaled(&self, before: chrono::NaiveDateTime, limit: u32) -> Result<Vec<String>, $crate::db::DbError> {
+                Ok(sqlx::query_scalar("SELECT object_key FROM imaged_blob_journal WHERE since < ? ORDER BY since LIMIT ?")
+                    .bind(before)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn stuck_jobs(
+                &self,
+                before: chrono::NaiveDateTime,
+                limit: u32,
+            ) -> Result<Vec<$crate::db::StuckJob>, $crate::db::DbError> {
+                use sqlx::{FromRow, Row};
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {IMAGE_COLUMNS}, j.status, j.updated_at, j.requeues FROM imaged_jobs j
+                     JOIN images i ON i.id = j.image_id
+                     WHERE j.status IN ('pending', 'processing') AND j.updated_at < ? ORDER BY j.updated_at LIMIT ?"
+                ));
+                let rows = sqlx::query(sql).bind(before).bind(limit).fetch_all(&self.pool).await?;
+                let stuck = |row: &<$db as sqlx::Database>::Row| -> Result<$crate::db::StuckJob, sqlx::Error> {
+                    Ok($crate::db::StuckJob {
+                        image: $crate::db::ImageRow::from_row(row)?,
+                        status: $crate::db::JobStatus::parse(row.try_get("status")?),
+                        updated_at: row.try_get("updated_at")?,
+                        requeues: row.try_get("requeues")?,
+                    })
+                };
+                Ok(rows.iter().map(stuck).collect::<Result<_, _>>()?)
+            }
+
+            async fn requeue_job(&self, image_id: i64, seen: chrono::NaiveDateTime) -> Result<bool, $crate::db::DbError> {
+                let taken = sqlx::query(
+                    "UPDATE imaged_jobs SET updated_at = ?, requeues = requeues + (status = 'processing')
+                     WHERE image_id = ? AND updated_at = ? AND status IN ('pending', 'processing')",
+                )
+                .bind(chrono::Utc::now().naive_utc())
+                .bind(image_id)
+                .bind(seen)
+                .execute(&self.pool)
+                .await?;
+                Ok(taken.rows_affected() == 1)
+            }
+
+            async fn mark_delete(
+                &self,
+                image_id: i64,
+                stale_before: chrono::NaiveDateTime,
+            ) -> Result<bool, $crate::db::DbError> {
+                // A mark is inserted only while the image exists.
+                let $crate::db::shared::InsertNew(insert, unless_taken) = INSERT_NEW;
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "{insert} imaged_deletes (image_id, since) SELECT id, ? FROM images WHERE id = ? {unless_taken}"
+                ));
+                let marked =
+                    sqlx::query(sql).bind(chrono::Utc::now().naive_utc()).bind(image_id).execute(&self.pool).await?;
+                if marked.rows_affected() == 1 {
+                    return Ok(true);
+                }
+                let taken = sqlx::query("UPDATE imaged_deletes SET since = ? WHERE image_id = ? AND since < ?")
+                    .bind(chrono::Utc::now().naive_utc())
+                    .bind(image_id)
+                    .bind(stale_before)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(taken.rows_affected() == 1)
+            }
+
+            async fn unmark_delete(&self, image_id: i64) -> Result<(), $crate::db::DbError> {
+                sqlx::query("DELETE FROM imaged_deletes WHERE image_id = ?").bind(image_id).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn leave_delete(&self, image_id: i64) -> Result<(), $crate::db::DbError> {
+                sqlx::query("UPDATE imaged_deletes SET since = ? WHERE image_id = ?")
+                    .bind(chrono::DateTime::UNIX_EPOCH.naive_utc())
+                    .bind(image_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn stale_deletes(
+                &self,
+                before: chrono::NaiveDateTime,
+                limit: u32,
+            ) -> Result<Vec<$crate::db::ImageRow>, $crate::db::DbError> {
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {IMAGE_COLUMNS} FROM imaged_deletes d JOIN images i ON i.id = d.image_id
+                     WHERE d.since < ? ORDER BY d.since LIMIT ?"
+                ));
+                Ok(sqlx::query_as(sql).bind(before).bind(limit).fetch_all(&self.pool).await?)
+            }
+
+            async fn check(&self) -> Result<(), $crate::db::DbError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(super) use meta_repo;
