@@ -5,11 +5,11 @@
 //! - `startup`   the one wiring path: pollers, servers; run until stopped
 //! - `shutdown`  signals and cancellation
 //! - `systemd`   READY/STOPPING/STATUS notifications and the watchdog
+//! - `workers`   every background loop as a `Worker`, run by one `Runner`
 //! - `liveness`  what each background loop is doing, for the watchdog
 //! - `telemetry` logging and every metric name
 //! - `cli`       the command line (serve, migrate, check-config, thumbnail, dlq)
 //! - `api`       HTTP handlers, one file per resource; errors → status codes
-//! - `actors`    the supervisor and the queue pollers it restarts
 //! - `messages`  queue bodies, one leaf file per format
 //! - `images`    an image's life: accept, make, delete, forget, repair; every removal of its blobs
 //! - `jobs`      the job pipeline, the reconciler, retry-or-abort errors
@@ -20,7 +20,6 @@
 //! - the seams, each a trait with one file per backend:
 //!   `storage` (`BlobStore`), `db` (`MetaRepo`), `queue` (`JobQueue`), `notify` (`Notifier`)
 
-pub mod actors;
 pub mod api;
 pub mod aws;
 pub mod backends;
@@ -42,3 +41,4 @@ pub mod startup;
 pub mod storage;
 pub mod systemd;
 pub mod telemetry;
+pub mod workers;

@@ -1,8 +1,8 @@
 //! What each background loop is doing, so that the systemd watchdog is fed
-//! only while they make progress. As garage's workers do, every loop says
-//! its state (busy, idle, backing off, stopped); a state may carry a
-//! deadline by which the loop must have moved on. The queue pollers set
-//! their own states; the job tasks and the CPU pool are [`Worker::begin`]
+//! only while they make progress. Every loop's [`Activity`] says its state
+//! (busy, idle, backing off, stopped), set by the runner of
+//! [`crate::workers`]; a state may carry a deadline by which the loop must
+//! have moved on. The job tasks and the CPU pool are [`Activity::begin`]
 //! counters, busy while work is running and due to finish some of it
 //! within their stall limit.
 
@@ -22,6 +22,20 @@ pub enum State {
     Stopped,
 }
 
+impl State {
+    pub const ALL: [State; 4] = [Self::Idle, Self::Busy, Self::BackingOff, Self::Stopped];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Busy => "busy",
+            Self::BackingOff => "backing_off",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -34,7 +48,7 @@ impl fmt::Display for State {
 }
 
 /// One loop or one kind of counted work.
-pub struct Worker {
+pub struct Activity {
     name: String,
     inner: Mutex<Inner>,
 }
@@ -49,7 +63,7 @@ struct Inner {
     stall: Duration,
 }
 
-impl Worker {
+impl Activity {
     fn new(name: String, stall: Duration) -> Self {
         let now = Instant::now();
         let inner = Inner { state: State::Idle, since: now, deadline: None, running: 0, finished: 0, stall };
@@ -97,9 +111,24 @@ impl Worker {
         self.lock().running
     }
 
+    fn report(&self, now: Instant) -> Report {
+        let inner = self.lock();
+        Report {
+            name: self.name.clone(),
+            state: inner.state.label(),
+            for_secs: now.duration_since(inner.since).as_secs(),
+            running: inner.running,
+            finished: inner.finished,
+            stuck: self.overdue_in(&inner, now).is_some(),
+        }
+    }
+
     /// Why this worker is stuck, if its deadline has passed.
     fn overdue(&self, now: Instant) -> Option<String> {
-        let inner = self.lock();
+        self.overdue_in(&self.lock(), now)
+    }
+
+    fn overdue_in(&self, inner: &Inner, now: Instant) -> Option<String> {
         let deadline = inner.deadline?;
         (now > deadline).then(|| {
             let stuck = now.duration_since(inner.since).as_secs();
@@ -111,8 +140,23 @@ impl Worker {
     }
 }
 
+/// What one worker is doing, as `/readyz` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub name: String,
+    /// idle, busy, backing_off or stopped.
+    pub state: &'static str,
+    /// Seconds in this state.
+    pub for_secs: u64,
+    /// Counted work running now, and finished since the start.
+    pub running: usize,
+    pub finished: u64,
+    /// Past the deadline of its state: the watchdog is no longer fed.
+    pub stuck: bool,
+}
+
 /// Counted work in progress; dropping it records the progress.
-pub struct Running(Arc<Worker>);
+pub struct Running(Arc<Activity>);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -133,24 +177,31 @@ impl Drop for Running {
 /// Every worker of the process.
 #[derive(Clone, Default)]
 pub struct Liveness {
-    workers: Arc<Mutex<Vec<Arc<Worker>>>>,
+    workers: Arc<Mutex<Vec<Arc<Activity>>>>,
 }
 
 impl Liveness {
     /// A loop that sets its own states.
-    pub fn worker(&self, name: impl Into<String>) -> Arc<Worker> {
-        self.register(Worker::new(name.into(), Duration::MAX))
+    pub fn worker(&self, name: impl Into<String>) -> Arc<Activity> {
+        self.register(Activity::new(name.into(), Duration::MAX))
     }
 
     /// Counted work that must finish something every `stall` while busy.
-    pub fn counter(&self, name: impl Into<String>, stall: Duration) -> Arc<Worker> {
-        self.register(Worker::new(name.into(), stall))
+    pub fn counter(&self, name: impl Into<String>, stall: Duration) -> Arc<Activity> {
+        self.register(Activity::new(name.into(), stall))
     }
 
-    fn register(&self, worker: Worker) -> Arc<Worker> {
+    fn register(&self, worker: Activity) -> Arc<Activity> {
         let worker = Arc::new(worker);
         self.workers.lock().unwrap_or_else(|p| p.into_inner()).push(worker.clone());
         worker
+    }
+
+    /// What every worker is doing, for `/readyz`.
+    pub fn report(&self) -> Vec<Report> {
+        let now = Instant::now();
+        let workers = self.workers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        workers.iter().map(|w| w.report(now)).collect()
     }
 
     /// The workers past their deadline, described; empty when all is well.

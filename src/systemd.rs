@@ -11,12 +11,14 @@ use std::{
     time::Duration,
 };
 
+use async_trait::async_trait;
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    liveness::{Liveness, Worker},
+    liveness::{Activity, Liveness},
     queue::{JobQueue, STATS_TIMEOUT},
+    workers::{Next, Worker},
 };
 
 /// How often the status line is refreshed when there is no watchdog.
@@ -48,42 +50,60 @@ impl Systemd {
         }
     }
 
-    /// Refreshes the status line, and pings the watchdog while no worker
-    /// is stuck, until `stop` is cancelled.
-    pub fn spawn_monitor(self, live: Liveness, jobs: Arc<Worker>, queue: Arc<dyn JobQueue>, stop: CancellationToken) {
-        if self.socket.is_none() {
-            return;
-        }
+    /// The worker that refreshes the status line and pings the watchdog
+    /// while no activity is stuck; `None` outside systemd.
+    pub fn monitor(self, live: Liveness, jobs: Arc<Activity>, queue: Arc<dyn JobQueue>) -> Option<Monitor> {
+        self.socket.as_ref()?;
         let every = self.watchdog.map_or(STATUS_EVERY, |interval| interval / 2);
-        tokio::spawn(async move {
-            let mut was_stuck = false;
-            loop {
-                let stuck = live.stuck();
-                let status = if stuck.is_empty() {
-                    status_line(&jobs, queue.as_ref()).await
-                } else {
-                    format!("stuck: {}", stuck.join("; "))
-                };
-                if !stuck.is_empty() && !was_stuck {
-                    tracing::error!(stuck = %stuck.join("; "), "a worker is stuck: no more watchdog pings");
-                }
-                was_stuck = !stuck.is_empty();
-                let mut states = vec![NotifyState::Status(&status)];
-                if self.watchdog.is_some() && stuck.is_empty() {
-                    states.push(NotifyState::Watchdog);
-                }
-                self.notify(&states);
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(every) => {}
-                }
-            }
-        });
+        Some(Monitor { systemd: self, live, jobs, queue, every, was_stuck: false })
+    }
+}
+
+/// Tells systemd how the service is doing, every half watchdog interval.
+pub struct Monitor {
+    systemd: Systemd,
+    live: Liveness,
+    jobs: Arc<Activity>,
+    queue: Arc<dyn JobQueue>,
+    every: Duration,
+    was_stuck: bool,
+}
+
+#[async_trait]
+impl Worker for Monitor {
+    fn name(&self) -> String {
+        "systemd monitor".into()
+    }
+
+    async fn work(&mut self, _stop: &CancellationToken) -> anyhow::Result<Next> {
+        let stuck = self.live.stuck();
+        let status = if stuck.is_empty() {
+            status_line(&self.jobs, self.queue.as_ref()).await
+        } else {
+            format!("stuck: {}", stuck.join("; "))
+        };
+        if !stuck.is_empty() && !self.was_stuck {
+            tracing::error!(stuck = %stuck.join("; "), "a worker is stuck: no more watchdog pings");
+        }
+        self.was_stuck = !stuck.is_empty();
+        let mut states = vec![NotifyState::Status(&status)];
+        if self.systemd.watchdog.is_some() && stuck.is_empty() {
+            states.push(NotifyState::Watchdog);
+        }
+        self.systemd.notify(&states);
+        Ok(Next::Idle)
+    }
+
+    async fn wait_for_work(&mut self, stop: &CancellationToken) -> Next {
+        tokio::select! {
+            _ = stop.cancelled() => Next::Done,
+            _ = tokio::time::sleep(self.every) => Next::Busy,
+        }
     }
 }
 
 /// E.g. "12 jobs finished, 2 running; queue: 3 waiting, 1 in flight, 0 dead letters".
-async fn status_line(jobs: &Worker, queue: &dyn JobQueue) -> String {
+async fn status_line(jobs: &Activity, queue: &dyn JobQueue) -> String {
     let jobs = format!("{} jobs finished, {} running", jobs.finished(), jobs.running());
     match tokio::time::timeout(STATS_TIMEOUT, queue.stats()).await {
         Ok(Ok(q)) => {

@@ -29,8 +29,10 @@ pub const HTTP_REQUESTS_TOTAL: &str = "imaged_http_requests_total";
 pub const HTTP_REQUEST_SECONDS: &str = "imaged_http_request_seconds";
 /// Upload bytes being received, against `http.upload_bytes_in_flight`.
 pub const UPLOAD_BYTES_IN_FLIGHT: &str = "imaged_http_upload_in_flight_bytes";
-/// Poller restarts by the supervisor.
-pub const POLLER_RESTARTS_TOTAL: &str = "imaged_poller_restarts_total";
+/// Units of background work that failed, by `worker`; each is backed off.
+pub const WORKER_ERRORS_TOTAL: &str = "imaged_worker_errors_total";
+/// 1 for the `state` each background `worker` is in, 0 for the others.
+pub const WORKER_STATE: &str = "imaged_worker_state";
 /// What the reconciler did: requeued, gave_up, orphan_removed.
 pub const RECONCILED_TOTAL: &str = "imaged_reconciled_total";
 /// The queue as it stands, read at each scrape.
@@ -84,7 +86,13 @@ pub const FAMILIES: &[Family] = &[
     family(HTTP_REQUESTS_TOTAL, Kind::Counter, Unit::Count, "HTTP requests, by route pattern and status."),
     family(HTTP_REQUEST_SECONDS, Kind::Histogram, Unit::Seconds, "HTTP request latency, by route pattern."),
     family(UPLOAD_BYTES_IN_FLIGHT, Kind::Gauge, Unit::Bytes, "Upload bytes being received, all requests together."),
-    family(POLLER_RESTARTS_TOTAL, Kind::Counter, Unit::Count, "Queue pollers restarted by the supervisor."),
+    family(
+        WORKER_ERRORS_TOTAL,
+        Kind::Counter,
+        Unit::Count,
+        "Background work that failed and was backed off, by worker.",
+    ),
+    family(WORKER_STATE, Kind::Gauge, Unit::Count, "The state each background worker is in (1), by worker and state."),
     family(
         RECONCILED_TOTAL,
         Kind::Counter,
@@ -140,8 +148,6 @@ fn describe() {
         }
     }
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    // Exported from the start, so that `increase()` sees the first restart.
-    metrics::counter!(POLLER_RESTARTS_TOTAL).absolute(0);
     process().describe();
 }
 

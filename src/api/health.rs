@@ -34,9 +34,22 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         tracing::warn!(error = %err, "readiness: the queue does not answer");
         failures.push("queue");
     }
+    // What the background loops are doing; a stuck one is for the watchdog
+    // to act on, and is logged here with what it did last.
+    let workers = state.liveness.report();
+    for stuck in workers.iter().filter(|w| w.stuck) {
+        tracing::warn!(
+            worker = stuck.name,
+            state = stuck.state,
+            for_secs = stuck.for_secs,
+            finished = stuck.finished,
+            "readiness: a worker is stuck"
+        );
+    }
     if failures.is_empty() {
-        HttpResponse::Ok().json(json!({ "status": "ready" }))
+        HttpResponse::Ok().json(json!({ "status": "ready", "workers": workers }))
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "failures": failures }))
+        HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "unavailable", "failures": failures, "workers": workers }))
     }
 }

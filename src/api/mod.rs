@@ -31,8 +31,8 @@ pub use openapi::ApiDoc;
 pub use upload::open_spool;
 
 use crate::{
-    backends::Backends, config::Settings, db::MetaRepo, images::Images, notify::Notifier, queue::JobQueue,
-    storage::BlobStore,
+    backends::Backends, config::Settings, db::MetaRepo, images::Images, liveness::Liveness, notify::Notifier,
+    queue::JobQueue, storage::BlobStore,
 };
 
 /// What the handlers share.
@@ -45,6 +45,8 @@ pub struct AppState {
     pub notifier: Arc<dyn Notifier>,
     /// Base of download links, decided at start (never from a request).
     pub public_base: String,
+    /// What each background loop is doing, for `/readyz`.
+    pub liveness: Liveness,
     pub max_upload_bytes: usize,
     /// Where uploads are received (see [`upload::open_spool`]).
     pub spool: PathBuf,
@@ -67,7 +69,7 @@ impl AppState {
         backends: &Backends,
         images: Arc<Images>,
         settings: &Settings,
-        public_base: String,
+        liveness: Liveness,
         api_tokens: ApiTokens,
         draining: CancellationToken,
         spool: PathBuf,
@@ -75,12 +77,13 @@ impl AppState {
         let Backends { meta, blobs, queue, notifier } = backends.clone();
         let budget = settings.http.upload_bytes_in_flight.min(Semaphore::MAX_PERMITS);
         Self {
+            public_base: images.public_base().to_owned(),
+            liveness,
             images,
             meta,
             blobs,
             queue,
             notifier,
-            public_base,
             max_upload_bytes: settings.processing.max_upload_bytes,
             spool,
             upload_budget: Arc::new(Semaphore::new(budget)),

@@ -75,6 +75,11 @@ impl Images {
         Self { meta, blobs, queue, sizes, public_base }
     }
 
+    /// The base of every download link: configured, or found at start.
+    pub fn public_base(&self) -> &str {
+        &self.public_base
+    }
+
     /// The CloudX upload message of an image, with its download link.
     fn upload_message(&self, image: &ImageRow) -> String {
         messages::upload_body(image, &format!("{}/api/image/file/{}", self.public_base, image.id))

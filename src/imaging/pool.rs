@@ -10,7 +10,7 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use crate::liveness::Worker;
+use crate::liveness::Activity;
 
 #[derive(Debug, thiserror::Error)]
 #[error("image worker panicked: {0}")]
@@ -19,12 +19,12 @@ pub struct PanicError(pub String);
 pub struct CpuPool {
     pool: rayon::ThreadPool,
     /// Counts the tasks, so that a wedged pool stops the watchdog.
-    progress: Arc<Worker>,
+    progress: Arc<Activity>,
 }
 
 impl CpuPool {
     /// `threads` = 0 → one per core.
-    pub fn new(threads: usize, progress: Arc<Worker>) -> anyhow::Result<Self> {
+    pub fn new(threads: usize, progress: Arc<Activity>) -> anyhow::Result<Self> {
         let pool =
             rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("imaged-cpu-{i}")).build()?;
         Ok(Self { pool, progress })

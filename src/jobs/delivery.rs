@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{JobError, Pipeline};
 use crate::messages::{self, Job};
 use crate::{
-    liveness::Worker,
+    liveness::Activity,
     queue::{Delivery, JobQueue, QueueError},
     telemetry::{self, JOBS_IN_FLIGHT, JOBS_TOTAL, QUEUE_MESSAGES_TOTAL},
 };
@@ -30,7 +30,7 @@ pub struct DeliveryHandler {
     pub visibility: Duration,
     pub max_receives: u32,
     /// Counts the deliveries being handled, so that wedged jobs stop the watchdog.
-    pub progress: Arc<Worker>,
+    pub progress: Arc<Activity>,
 }
 
 fn count_message(result: &'static str) {

@@ -4,9 +4,11 @@
 mod delivery;
 mod error;
 mod pipeline;
+mod poller;
 mod reconcile;
 
 pub use delivery::DeliveryHandler;
 pub use error::JobError;
 pub use pipeline::{Outcome, Pipeline, Spec};
+pub use poller::{PollerDeps, QueuePoller};
 pub use reconcile::{Reconciler, Report};

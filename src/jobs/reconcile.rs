@@ -24,6 +24,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use async_trait::async_trait;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
@@ -31,9 +32,9 @@ use crate::{
     config::ReconcileSettings,
     db::{JobStatus, MetaRepo, StuckJob},
     images::Images,
-    liveness::{State, Worker},
     queue::JobQueue,
     telemetry::RECONCILED_TOTAL,
+    workers::{Next, Worker},
 };
 
 /// Rows looked at per kind and pass; the next pass takes the rest.
@@ -63,25 +64,6 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// Runs a pass every `interval_secs` until `stop`, reporting to `worker`.
-    pub async fn run(self, worker: Arc<Worker>, stop: CancellationToken) {
-        let interval = Duration::from_secs(self.settings.interval_secs);
-        loop {
-            worker.set(State::Busy, Some(PASS_DEADLINE));
-            match self.pass().await {
-                Ok(report) if report != Report::default() => tracing::info!(?report, "reconciled"),
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = %format!("{err:#}"), "reconciling failed; trying again next pass"),
-            }
-            worker.set(State::Idle, None);
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(interval) => {}
-            }
-        }
-        worker.set(State::Stopped, None);
-    }
-
     pub async fn pass(&self) -> anyhow::Result<Report> {
         let mut report = Report::default();
         let before = Utc::now().naive_utc() - Duration::from_secs(self.settings.stuck_after_secs);
@@ -126,6 +108,35 @@ impl Reconciler {
         crate::telemetry::job_failed("gave_up");
         count("gave_up");
         Ok(())
+    }
+}
+
+/// A pass, then `interval_secs` of rest. A pass that fails is logged and
+/// tried again at the next one.
+#[async_trait]
+impl Worker for Reconciler {
+    fn name(&self) -> String {
+        "reconciler".into()
+    }
+
+    fn deadline(&self) -> Option<Duration> {
+        Some(PASS_DEADLINE)
+    }
+
+    async fn work(&mut self, _stop: &CancellationToken) -> anyhow::Result<Next> {
+        match self.pass().await {
+            Ok(report) if report != Report::default() => tracing::info!(?report, "reconciled"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %format!("{err:#}"), "reconciling failed; trying again next pass"),
+        }
+        Ok(Next::Idle)
+    }
+
+    async fn wait_for_work(&mut self, stop: &CancellationToken) -> Next {
+        tokio::select! {
+            _ = stop.cancelled() => Next::Done,
+            _ = tokio::time::sleep(Duration::from_secs(self.settings.interval_secs)) => Next::Busy,
+        }
     }
 }
 

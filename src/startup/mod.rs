@@ -6,7 +6,6 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use anyhow::Context;
 
-use actix::Actor;
 use actix_web::{
     App, HttpResponse, HttpServer,
     dev::Server,
@@ -21,17 +20,17 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 pub use crate::backends::Backends;
 
 use crate::{
-    actors::{PollerDeps, Supervisor},
     api::{self, ApiTokens, AppState},
     aws,
     config::Settings,
     images::Images,
     imaging::CpuPool,
-    jobs::{DeliveryHandler, Pipeline, Reconciler, Spec},
-    liveness::{Liveness, Worker},
+    jobs::{DeliveryHandler, Pipeline, PollerDeps, QueuePoller, Reconciler, Spec},
+    liveness::{Activity, Liveness},
     queue::JobQueue,
     systemd::Systemd,
     telemetry,
+    workers::Runner,
 };
 
 /// How long requests still in flight get once the drain is over; the
@@ -49,7 +48,7 @@ pub struct Application {
     grace: Duration,
     liveness: Liveness,
     /// Counts the deliveries in hand: the status line's "jobs finished".
-    progress: Arc<Worker>,
+    progress: Arc<Activity>,
     systemd: Systemd,
     pub backends: Backends,
 }
@@ -72,14 +71,15 @@ impl Application {
         let port = local.port();
         let public_base = public_base(&settings.http.public_url, local).await;
         tracing::info!(public_base, "download links");
-        let links = public_base.clone();
         let tokens = api_tokens(&settings).await?;
         let spool = api::open_spool(&settings.data_dir).await?;
         if tokens.is_empty() {
             tracing::warn!("the mutating routes are open to anyone who reaches them: set http.api_tokens");
         }
         let images = images(&settings, &backends, public_base);
-        let state = AppState::new(&backends, images.clone(), &settings, links, tokens, shutdown.clone(), spool);
+        let liveness = Liveness::default();
+        let state =
+            AppState::new(&backends, images.clone(), &settings, liveness.clone(), tokens, shutdown.clone(), spool);
         let state = web::Data::new(state);
         let origins = settings.cors_origins();
         let mut server = HttpServer::new(move || {
@@ -109,11 +109,12 @@ impl Application {
             }
             None => (None, None),
         };
-        let liveness = Liveness::default();
-        let progress = start_pollers(&settings, &backends, &images, &shutdown, &jobs, &liveness)?;
+        // The pollers and the reconciler stop with the host, in the tracker
+        // that the drain waits for with the jobs they start.
+        let runner = Runner::new(liveness.clone(), shutdown.clone(), jobs.clone());
+        let progress = start_pollers(&settings, &backends, &images, &runner, &jobs, &liveness)?;
         if settings.reconcile.interval_secs > 0 {
-            let reconciler = reconciler(&settings, &backends, images);
-            jobs.spawn(reconciler.run(liveness.worker("reconciler"), shutdown.clone()));
+            runner.spawn(reconciler(&settings, &backends, images));
         }
         tracing::info!(port, ?metrics_port, data_dir = %settings.data_dir.display(), "imaged ready");
         Ok(Self {
@@ -160,9 +161,12 @@ impl Application {
             tokio::spawn(metrics);
         }
         self.systemd.notify(&[NotifyState::Ready]);
+        // The monitor keeps reporting through the drain, and stops after it.
         let monitor = CancellationToken::new();
         let queue = self.backends.queue.clone();
-        self.systemd.clone().spawn_monitor(self.liveness, self.progress.clone(), queue, monitor.clone());
+        if let Some(worker) = self.systemd.clone().monitor(self.liveness.clone(), self.progress.clone(), queue) {
+            Runner::new(self.liveness, monitor.clone(), TaskTracker::new()).spawn(worker);
+        }
         let early = tokio::select! {
             _ = self.shutdown.cancelled() => None,
             result = &mut server => Some(result),
@@ -191,10 +195,10 @@ fn start_pollers(
     settings: &Settings,
     backends: &Backends,
     images: &Arc<Images>,
-    shutdown: &CancellationToken,
+    runner: &Runner,
     jobs: &TaskTracker,
     liveness: &Liveness,
-) -> anyhow::Result<Arc<Worker>> {
+) -> anyhow::Result<Arc<Activity>> {
     let handler = job_handler(settings, backends, images.clone(), liveness)?;
     let progress = handler.progress.clone();
     // Two jobs per core keep the CPU busy while others wait on I/O.
@@ -204,11 +208,10 @@ fn start_pollers(
         slots,
         batch_size: settings.queue.batch_size,
         wait: Duration::from_secs(settings.queue.wait_secs),
-        shutdown: shutdown.clone(),
         tracker: jobs.clone(),
     };
-    if settings.queue.pollers > 0 {
-        Supervisor::new(deps, settings.queue.pollers, liveness).start();
+    for id in 0..settings.queue.pollers {
+        runner.spawn(QueuePoller::new(id, deps.clone()));
     }
     Ok(progress)
 }

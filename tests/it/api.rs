@@ -185,7 +185,14 @@ async fn swagger_ui_openapi_health_and_metrics() {
     }
 
     assert_eq!(app.get("/healthz").await.status(), 200);
-    assert_eq!(app.json("/readyz").await["status"], "ready");
+    let ready = app.json("/readyz").await;
+    assert_eq!(ready["status"], "ready");
+    // What every background loop is doing, by name.
+    let workers: Vec<&str> = ready["workers"].as_array().unwrap().iter().map(|w| w["name"].as_str().unwrap()).collect();
+    for name in ["queue poller 0", "reconciler", "jobs", "CPU pool"] {
+        assert!(workers.contains(&name), "{name} not in {ready}");
+    }
+    assert!(ready["workers"].as_array().unwrap().iter().all(|w| w["stuck"] == false), "{ready}");
 
     // Every answer carries a request id: a new one, or the client's own
     // when it is a plain token.
