@@ -10,7 +10,7 @@ use sqlx::{MySqlPool, SqlitePool};
 
 use crate::{
     aws,
-    config::{DatabaseKind, NotifyBackend, QueueBackend, Settings, StorageBackend},
+    config::{DatabaseUrl, NotifyBackend, QueueBackend, Settings, StorageBackend},
     db::{MetaRepo, MysqlRepo, SqliteRepo, connect_mysql, open_local},
     notify::{LogNotifier, Notifier, SnsNotifier},
     queue::{EmbeddedQueue, JobQueue, SqsQueue},
@@ -31,17 +31,17 @@ impl Backends {
         let sdk = || sdk_config.as_ref().expect("an AWS backend is configured, so the SDK config was loaded");
         // The embedded backends share one local SQLite file.
         let local = match settings.needs_local_db() {
-            true => Some(open_local(&settings.data_dir, settings.sqlite_url()).await?),
+            true => Some(open_local(settings).await?),
             false => None,
         };
         let local = || local.clone().expect("an embedded backend is configured, so the local database is open");
 
-        let meta: Arc<dyn MetaRepo> = match settings.database_kind() {
-            Some(DatabaseKind::Mysql) => Arc::new(MysqlRepo::new(mysql_pool(settings, sdk_config.as_ref()).await?)),
+        let meta: Arc<dyn MetaRepo> = match settings.database.url {
+            DatabaseUrl::Mysql(_) => Arc::new(MysqlRepo::new(mysql_pool(settings, sdk_config.as_ref()).await?)),
             _ => Arc::new(SqliteRepo::new(local())),
         };
         let blobs: Arc<dyn BlobStore> = match settings.storage.backend {
-            StorageBackend::Fs => Arc::new(FsStore::open(settings.data_dir.join("blobs")).await?),
+            StorageBackend::Fs => Arc::new(FsStore::open(settings.blobs_dir()).await?),
             StorageBackend::S3 => {
                 Arc::new(S3Store::new(aws::s3_client(sdk(), &settings.aws), &settings.storage.bucket))
             }
@@ -65,12 +65,12 @@ impl Backends {
 
     /// Only the database: what `imaged migrate` needs.
     pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-        match settings.database_kind() {
-            Some(DatabaseKind::Mysql) => {
+        match settings.database.url {
+            DatabaseUrl::Mysql(_) => {
                 mysql_pool(settings, sdk_config(settings).await.as_ref()).await?;
             }
             _ => {
-                let _: SqlitePool = open_local(&settings.data_dir, settings.sqlite_url()).await?;
+                let _: SqlitePool = open_local(settings).await?;
             }
         }
         Ok(())

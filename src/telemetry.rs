@@ -7,7 +7,7 @@ use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{EnvFilter, fmt};
 
-use crate::config::LogSettings;
+use crate::config::{LogFormat, LogSettings};
 
 /// Jobs finished, by `outcome`: done, failed, skipped, duplicate (another
 /// delivery made them), retry, released.
@@ -117,7 +117,10 @@ pub fn init_logging(settings: &LogSettings) {
     // reports that with `eprintln!`, which panics once stderr is gone (a
     // journald restart, a closed pipe) and takes the logging task with it.
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false);
-    let _ = if settings.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let _ = match settings.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 /// The process-wide Prometheus recorder (the `metrics` facade allows one),

@@ -71,8 +71,7 @@ impl Spooled {
 }
 
 /// Where uploads are received, emptied of what a crash left there.
-pub async fn open_spool(data_dir: &Path) -> std::io::Result<PathBuf> {
-    let spool = data_dir.join("uploads.incoming");
+pub async fn open_spool(spool: PathBuf) -> std::io::Result<PathBuf> {
     match tokio::fs::remove_dir_all(&spool).await {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
         _ => tokio::fs::create_dir_all(&spool).await?,

@@ -8,7 +8,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 use crate::{
-    config::Settings,
+    config::{DatabaseUrl, Settings},
     startup::{Application, Backends},
     telemetry,
 };
@@ -88,7 +88,7 @@ fn summary(s: &Settings) -> serde_json::Value {
         "storage": format!("{:?}", s.storage.backend).to_lowercase(),
         "queue": format!("{:?}", s.queue.backend).to_lowercase(),
         "notify": format!("{:?}", s.notify.backend).to_lowercase(),
-        "database": s.database_kind().map(|k| format!("{k:?}").to_lowercase()),
+        "database": if matches!(s.database.url, DatabaseUrl::Mysql(_)) { "mysql" } else { "sqlite" },
         "sizes": s.processing.sizes, "quality": s.processing.quality,
     })
 }

@@ -77,7 +77,7 @@ mod tests {
         assert_eq!(s.queue.backend, QueueBackend::Sqs);
         assert!(s.queue.url.ends_with("/cloudximage-QueueSQSQueue-x"));
         assert_eq!(s.notify.backend, NotifyBackend::Sns);
-        assert_eq!(s.database.url, "mysql://admin@db.example.rds.amazonaws.com:3306/cloudximages");
+        assert_eq!(s.database.url.to_string(), "mysql://admin@db.example.rds.amazonaws.com:3306/cloudximages");
         assert_eq!(s.database.password_secret, "DatabaseSecret-z");
         assert!(s.uses_aws());
     }
@@ -91,7 +91,7 @@ mod tests {
         let s = Settings::load_from(None, vars).unwrap();
         assert_eq!((s.storage.backend, s.storage.bucket.as_str()), (StorageBackend::S3, "mine"));
         assert_eq!(s.queue.backend, QueueBackend::Embedded);
-        assert_eq!(s.database.url, "mysql://admin@db.example.rds.amazonaws.com:3307/cloudximages");
+        assert_eq!(s.database.url.to_string(), "mysql://admin@db.example.rds.amazonaws.com:3307/cloudximages");
     }
 
     #[test]
@@ -99,7 +99,7 @@ mod tests {
         let mut vars = env(CLOUDX_HOST);
         vars.insert("IMAGED__DATABASE__URL".into(), "".into());
         let s = Settings::load_from(None, vars.clone()).expect("SQLite with a CloudX secret name set");
-        assert_eq!(s.database_kind(), Some(super::super::DatabaseKind::Sqlite));
+        assert_eq!(s.database.url, super::super::DatabaseUrl::Local);
         vars.remove("IMAGED__DATABASE__URL");
         vars.insert("IMAGED__DATABASE__PASSWORD".into(), "pw".into());
         Settings::load_from(None, vars).expect("a password beside the CloudX secret name");

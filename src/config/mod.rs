@@ -4,6 +4,7 @@
 //! are refused so a typo is an error, not a silent default.
 
 mod cloudx;
+mod parse;
 mod validate;
 
 use std::{
@@ -15,6 +16,8 @@ use std::{
 use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
 use serde::Deserialize;
+
+pub use parse::DatabaseUrl;
 
 /// The built-in layer: every key with its default.
 const DEFAULTS: &str = include_str!("../../config/default.toml");
@@ -47,7 +50,8 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
-    pub bind: String,
+    #[serde(deserialize_with = "parse::address")]
+    pub bind: SocketAddr,
     /// Base of the `download_link` in queue messages; "" → the EC2 public
     /// hostname, else the bind address. Never a client's header.
     pub public_url: String,
@@ -70,16 +74,18 @@ pub struct HttpSettings {
     pub stats_window_secs: u64,
     /// How long a URL from `/api/image/upload_url` can be used.
     pub upload_url_expiry_secs: u64,
-    /// Origins whose pages may call the API, comma-separated ("*": any);
-    /// "" → no CORS headers.
-    pub cors_origins: String,
+    /// Origins whose pages may call the API ("*": any), given
+    /// comma-separated; none → no CORS headers.
+    #[serde(deserialize_with = "parse::origins")]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
     /// Prometheus listener; "" disables it.
-    pub bind: String,
+    #[serde(deserialize_with = "parse::optional_address")]
+    pub bind: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -100,20 +106,13 @@ pub struct StorageSettings {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// "" → SQLite in `data_dir`; `sqlite:…` or `mysql://…`.
-    pub url: String,
+    pub url: DatabaseUrl,
     pub password: SecretString,
     /// Secrets Manager id of a JSON secret whose `password` key holds it.
     pub password_secret: String,
     /// PEM bundle the MySQL server's certificate is verified against.
     pub ca_file: String,
     pub max_connections: u32,
-}
-
-/// Which database `database.url` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DatabaseKind {
-    Sqlite,
-    Mysql,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -168,7 +167,7 @@ pub struct AwsSettings {
 #[serde(deny_unknown_fields)]
 pub struct ProcessingSettings {
     /// Longest side of each variant, in pixels.
-    #[serde(deserialize_with = "sizes")]
+    #[serde(deserialize_with = "parse::sizes")]
     pub sizes: Vec<u32>,
     pub quality: u8,
     /// CPU threads for decoding and resizing; 0 → one per core.
@@ -195,11 +194,17 @@ pub struct ReconcileSettings {
     pub max_requeues: u32,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
-    /// "text" or "json".
-    pub format: String,
+    pub format: LogFormat,
     /// A tracing filter, e.g. "info" or "imaged=debug,info"; `RUST_LOG` wins.
     pub level: String,
 }
@@ -232,25 +237,9 @@ impl Settings {
         Ok(settings)
     }
 
-    pub fn database_kind(&self) -> Option<DatabaseKind> {
-        let url = &self.database.url;
-        if url.is_empty() || url.starts_with("sqlite:") {
-            Some(DatabaseKind::Sqlite)
-        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-            Some(DatabaseKind::Mysql)
-        } else {
-            None
-        }
-    }
-
-    /// The `sqlite:` URL of the local database, "" for the default file.
-    pub fn sqlite_url(&self) -> &str {
-        if self.database_kind() == Some(DatabaseKind::Sqlite) { &self.database.url } else { "" }
-    }
-
     /// Whether an embedded backend needs the local SQLite file.
     pub fn needs_local_db(&self) -> bool {
-        self.database_kind() == Some(DatabaseKind::Sqlite)
+        !matches!(self.database.url, DatabaseUrl::Mysql(_))
             || self.queue.backend == QueueBackend::Embedded
             || self.notify.backend == NotifyBackend::Log
     }
@@ -260,40 +249,23 @@ impl Settings {
         self.storage.backend == StorageBackend::S3
             || self.queue.backend == QueueBackend::Sqs
             || self.notify.backend == NotifyBackend::Sns
-            || (self.database_kind() == Some(DatabaseKind::Mysql) && !self.database.password_secret.is_empty())
+            || (matches!(self.database.url, DatabaseUrl::Mysql(_)) && !self.database.password_secret.is_empty())
             || !self.http.api_tokens_secret.is_empty()
     }
 
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http.bind.parse().expect("validated at load")
+    /// Where the file store keeps its blobs.
+    pub fn blobs_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
     }
 
-    pub fn cors_origins(&self) -> Vec<String> {
-        self.http.cors_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect()
+    /// Where uploads are received before the store takes them.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads.incoming")
     }
 
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.bind.parse().ok()
-    }
-}
-
-/// `processing.sizes`: a list in a file, `128,256` in the environment.
-fn sizes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<u32>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Sizes {
-        List(Vec<u32>),
-        Text(String),
-    }
-    match Sizes::deserialize(deserializer)? {
-        Sizes::List(sizes) => Ok(sizes),
-        Sizes::Text(text) => text
-            .split(',')
-            .map(|size| {
-                let size = size.trim();
-                size.parse().map_err(|_| serde::de::Error::custom(format!("{size:?} is not a size in pixels")))
-            })
-            .collect(),
+    /// The local SQLite file, unless `database.url` names another.
+    pub fn local_database(&self) -> PathBuf {
+        self.data_dir.join("imaged.db")
     }
 }
 
@@ -329,10 +301,10 @@ mod tests {
         let s = Settings::load_from(None, env(&[])).unwrap();
         assert_eq!(s.processing.sizes, vec![128, 256, 1024]);
         assert_eq!(s.processing.quality, 82);
-        assert_eq!(s.http.bind, "127.0.0.1:8080");
+        assert_eq!(s.http.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.queue.backend, QueueBackend::Embedded);
         assert_eq!(s.storage.backend, StorageBackend::Fs);
-        assert_eq!(s.database_kind(), Some(DatabaseKind::Sqlite));
+        assert_eq!(s.database.url, DatabaseUrl::Local);
         assert!(!s.uses_aws());
     }
 
@@ -347,7 +319,7 @@ mod tests {
         .unwrap();
         assert_eq!((s.http.workers, s.processing.quality), (3, 75), "the file beats the defaults");
         assert_eq!(s.processing.sizes, vec![100, 200], "the environment beats the file");
-        assert_eq!(s.http.bind, "0.0.0.0:9000");
+        assert_eq!(s.http.bind.to_string(), "0.0.0.0:9000");
     }
 
     #[test]
@@ -391,7 +363,7 @@ mod tests {
             (s.storage.backend, s.queue.backend, s.notify.backend),
             (StorageBackend::S3, QueueBackend::Sqs, NotifyBackend::Sns)
         );
-        assert_eq!(s.database_kind(), Some(DatabaseKind::Mysql));
+        assert!(matches!(s.database.url, DatabaseUrl::Mysql(_)));
         assert!(!s.needs_local_db());
     }
 

@@ -1,24 +1,12 @@
 //! Validation at load: every bad value is refused with the key it came from.
 
-use std::{net::SocketAddr, path::Path};
+use std::path::Path;
 
 use super::{ConfigError, NotifyBackend, QueueBackend, Settings, StorageBackend};
 
 impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.into() });
-        if self.http.bind.parse::<SocketAddr>().is_err() {
-            return invalid("http.bind", "expected an address like 127.0.0.1:8080");
-        }
-        if !self.metrics.bind.is_empty() && self.metrics.bind.parse::<SocketAddr>().is_err() {
-            return invalid("metrics.bind", "expected an address like 127.0.0.1:9464, or \"\"");
-        }
-        if !self.cors_origins().iter().all(|o| valid_origin(o)) {
-            return invalid(
-                "http.cors_origins",
-                "expected origins like https://app.example.com, comma-separated, or \"*\"",
-            );
-        }
         if self.http.body_idle_secs == 0 || self.http.body_deadline_secs < self.http.body_idle_secs {
             return invalid("http.body_idle_secs", "expected at least 1, and at most http.body_deadline_secs");
         }
@@ -50,9 +38,6 @@ impl Settings {
         self.validate_queue()?;
         if self.reconcile.stuck_after_secs <= self.queue.visibility_timeout_secs {
             return invalid("reconcile.stuck_after_secs", "must be more than queue.visibility_timeout_secs");
-        }
-        if !["text", "json"].contains(&self.log.format.as_str()) {
-            return invalid("log.format", "expected \"text\" or \"json\"");
         }
         self.validate_backends()
     }
@@ -93,10 +78,6 @@ impl Settings {
             return missing("notify.topic_arn", "notify.backend = \"sns\"");
         }
         let db = &self.database;
-        self.database_kind().ok_or_else(|| ConfigError::Invalid {
-            key: "database.url",
-            reason: "expected \"\" (SQLite in data_dir), a sqlite: URL or a mysql:// URL".into(),
-        })?;
         // A password, a secret and a CA file mean something only to MySQL; with
         // SQLite (say, IMAGED__DATABASE__URL="" on a CloudX host) they are unused.
         if !db.ca_file.is_empty() && !Path::new(&db.ca_file).is_file() {
@@ -109,32 +90,5 @@ impl Settings {
             return Err(ConfigError::Invalid { key: "database.max_connections", reason: "must be at least 1".into() });
         }
         Ok(())
-    }
-}
-
-/// Whether `origin` is one a browser sends: `*`, or a scheme and host with
-/// an optional port and nothing after.
-fn valid_origin(origin: &str) -> bool {
-    if origin == "*" {
-        return true;
-    }
-    let Some((scheme, host)) = origin.split_once("://") else { return false };
-    let host_ok =
-        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
-    matches!(scheme, "http" | "https") && host_ok
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_origin;
-
-    #[test]
-    fn origins_are_scheme_and_host_only() {
-        for good in ["*", "https://app.example.com", "http://127.0.0.1:3000", "http://[::1]:8080"] {
-            assert!(valid_origin(good), "{good}");
-        }
-        for bad in ["", "app.example.com", "https://app.example.com/", "ftp://x", "https://", "https://a b"] {
-            assert!(!valid_origin(bad), "{bad}");
-        }
     }
 }

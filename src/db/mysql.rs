@@ -33,7 +33,7 @@ const SET_SINCE: SetSince = SetSince("ON DUPLICATE KEY UPDATE since = VALUES(sin
 /// Connects (TLS verified against `ca_file` when one is set) and brings
 /// imaged's own tables up to date.
 pub async fn connect(settings: &DatabaseSettings, password: Option<&SecretString>) -> anyhow::Result<MySqlPool> {
-    let url = settings.url.replacen("mariadb://", "mysql://", 1);
+    let url = settings.url.to_string().replacen("mariadb://", "mysql://", 1);
     let mut options = MySqlConnectOptions::from_str(&url)?;
     if let Some(password) = password {
         options = options.password(password.expose_secret());

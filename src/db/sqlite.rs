@@ -11,19 +11,19 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+use crate::config::{DatabaseUrl, Settings};
 use super::{
     Completion, DbError, ImageRow, ImageStats, JobState, Made, NewImage, VariantRow, sha256,
     shared::{Dialect, InsertNew, SetSince, meta_repo},
 };
 
-/// Opens (creating if needed) and migrates the local SQLite database.
-/// `url` is a `sqlite:` URL, or "" for `imaged.db` in `data_dir`.
-pub async fn open_local(data_dir: &Path, url: &str) -> anyhow::Result<SqlitePool> {
-    tokio::fs::create_dir_all(data_dir).await?;
-    let options = if url.is_empty() {
-        SqliteConnectOptions::new().filename(data_dir.join("imaged.db"))
-    } else {
-        SqliteConnectOptions::from_str(url)?
+/// Opens (creating if needed) and migrates the local SQLite database: the
+/// `sqlite:` URL of `database.url`, else the file in `data_dir`.
+pub async fn open_local(settings: &Settings) -> anyhow::Result<SqlitePool> {
+    tokio::fs::create_dir_all(&settings.data_dir).await?;
+    let options = match &settings.database.url {
+        DatabaseUrl::Sqlite(url) => SqliteConnectOptions::from_str(url)?,
+        _ => SqliteConnectOptions::new().filename(settings.local_database()),
     };
     // WAL lets readers run beside the one writer; the busy timeout makes
     // writers from several tasks (or processes) queue instead of failing.
@@ -32,7 +32,7 @@ pub async fn open_local(data_dir: &Path, url: &str) -> anyhow::Result<SqlitePool
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+    let pool = SqlitePoolOptions::new().max_connections(settings.database.max_connections).connect_with(options).await?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
     hash_journal_keys(&pool).await?;
     Ok(pool)
@@ -205,7 +205,8 @@ mod tests {
         }
         old.close().await;
 
-        let repo = SqliteRepo::new(open_local(dir.path(), "").await.unwrap());
+        let settings = Settings { data_dir: dir.path().to_owned(), ..Settings::default() };
+        let repo = SqliteRepo::new(open_local(&settings).await.unwrap());
         assert_eq!(repo.image(7).await.unwrap().unwrap().object_size, 637);
         assert_eq!(repo.job(7).await.unwrap().unwrap().status, crate::db::JobStatus::Done);
         assert_eq!(repo.variants(7).await.unwrap()[0].object_key, "thumbnails/a.jpg/128.jpg");

@@ -215,7 +215,8 @@ mod tests {
 
     async fn queue(visibility_ms: u64, max_receives: u32) -> (tempfile::TempDir, EmbeddedQueue) {
         let dir = tempfile::tempdir().unwrap();
-        let pool = open_local(dir.path(), "").await.unwrap();
+        let settings = crate::config::Settings { data_dir: dir.path().to_owned(), ..Default::default() };
+        let pool = open_local(&settings).await.unwrap();
         (dir, EmbeddedQueue::new(pool, Duration::from_millis(visibility_ms), max_receives))
     }
 

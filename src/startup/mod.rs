@@ -66,13 +66,13 @@ impl Application {
     pub async fn with_backends(settings: Settings, backends: Backends) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
         let jobs = TaskTracker::new();
-        let listener = TcpListener::bind(settings.http_addr())?;
+        let listener = TcpListener::bind(settings.http.bind)?;
         let local = listener.local_addr()?;
         let port = local.port();
         let public_base = public_base(&settings.http.public_url, local).await;
         tracing::info!(public_base, "download links");
         let tokens = api_tokens(&settings).await?;
-        let spool = api::open_spool(&settings.data_dir).await?;
+        let spool = api::open_spool(settings.spool_dir()).await?;
         if tokens.is_empty() {
             tracing::warn!("the mutating routes are open to anyone who reaches them: set http.api_tokens");
         }
@@ -81,7 +81,7 @@ impl Application {
         let state =
             AppState::new(&backends, images.clone(), &settings, liveness.clone(), tokens, shutdown.clone(), spool);
         let state = web::Data::new(state);
-        let origins = settings.cors_origins();
+        let origins = settings.http.cors_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -102,7 +102,7 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
 
-        let (metrics_server, metrics_port) = match settings.metrics_addr() {
+        let (metrics_server, metrics_port) = match settings.metrics.bind {
             Some(addr) => {
                 let (server, port) = metrics_server(addr, backends.queue.clone())?;
                 (Some(server), Some(port))

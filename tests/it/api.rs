@@ -337,7 +337,7 @@ async fn cors_headers_only_for_the_configured_origins() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path()).await;
-    s.http.cors_origins = format!("{origin}, http://localhost:3000");
+    s.http.cors_origins = vec![origin.to_owned(), "http://localhost:3000".into()];
     let app = spawn(s).await;
     let get = app.client.get(app.url("/api/image")).header("Origin", origin).send().await.unwrap();
     assert_eq!((get.status().as_u16(), allowed(&get)), (200, Some(origin.to_owned())));

@@ -244,7 +244,7 @@ async fn migrate_takes_over_a_cloudx_database_and_keeps_its_rows() {
 
     // imaged serves CloudX's rows as CloudX did.
     let mut s = embedded_settings(dir.path());
-    s.database.url = url;
+    s.database.url = url.parse().unwrap();
     s.queue.pollers = 0;
     let app = spawn(s).await;
     let listed = app.json("/api/image").await;
@@ -292,7 +292,7 @@ async fn the_password_comes_from_secrets_manager_over_tls_verified_against_the_c
     let database = fixture.database_url.rsplit('/').next().unwrap().to_owned();
     let port = std::env::var("IMAGED_TEST_MYSQL_PORT").unwrap();
     let user = std::env::var("IMAGED_TEST_MYSQL_TLS_USER").unwrap();
-    s.database.url = format!("mysql://{user}@127.0.0.1:{port}/{database}");
+    s.database.url = format!("mysql://{user}@127.0.0.1:{port}/{database}").parse().unwrap();
     s.database.password_secret = secret;
 
     // A CA that did not sign the server's certificate is refused.

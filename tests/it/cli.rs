@@ -67,7 +67,8 @@ fn migrate_creates_the_database() {
 async fn dlq_lists_the_dead_letters_and_redrives_them() {
     use imaged::queue::{EmbeddedQueue, JobQueue};
     let dir = tempfile::tempdir().unwrap();
-    let pool = imaged::db::open_local(dir.path(), "").await.unwrap();
+    let settings = imaged::config::Settings { data_dir: dir.path().to_owned(), ..Default::default() };
+    let pool = imaged::db::open_local(&settings).await.unwrap();
     let queue = EmbeddedQueue::new(pool, std::time::Duration::from_millis(1), 1);
     queue.send("hello, not a job").await.unwrap();
     assert_eq!(queue.receive(1, std::time::Duration::ZERO).await.unwrap().len(), 1);

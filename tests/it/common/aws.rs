@@ -142,7 +142,7 @@ impl Fixture {
         s.queue.url = self.queue_url.clone();
         s.notify.backend = NotifyBackend::Sns;
         s.notify.topic_arn = self.topic_arn.clone();
-        s.database.url = self.database_url.clone();
+        s.database.url = self.database_url.parse().unwrap();
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {

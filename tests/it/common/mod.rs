@@ -40,8 +40,8 @@ pub fn on_aws() -> bool {
 /// Settings for a test app in `dir` on embedded backends.
 pub fn embedded_settings(dir: &Path) -> Settings {
     let mut s = Settings { data_dir: dir.to_path_buf(), ..Settings::default() };
-    s.http.bind = "127.0.0.1:0".into();
-    s.metrics.bind = "127.0.0.1:0".into();
+    s.http.bind = "127.0.0.1:0".parse().unwrap();
+    s.metrics.bind = Some("127.0.0.1:0".parse().unwrap());
     s.queue.wait_secs = 1;
     s.processing.workers = 2;
     s
