@@ -3,10 +3,7 @@
 //! refused is not stored. The file is received into a spool file, never
 //! whole into memory, and handed to the blob store from there.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{path::PathBuf, sync::Arc};
 
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, web};

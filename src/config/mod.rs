@@ -194,8 +194,7 @@ pub struct ReconcileSettings {
     pub max_requeues: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
@@ -204,6 +203,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
+    #[serde(deserialize_with = "parse::log_format")]
     pub format: LogFormat,
     /// A tracing filter, e.g. "info" or "imaged=debug,info"; `RUST_LOG` wins.
     pub level: String,

@@ -6,6 +6,8 @@ use std::{fmt, net::SocketAddr, str::FromStr};
 
 use serde::{Deserialize, Deserializer, de::Error};
 
+use super::LogFormat;
+
 /// `http.bind`: an address to listen on.
 pub fn address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
     let text = String::deserialize(deserializer)?;
@@ -18,7 +20,9 @@ pub fn optional_address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Op
     if text.is_empty() {
         return Ok(None);
     }
-    let address = text.parse().map_err(|_| D::Error::custom(format!("{text:?}: expected an address like 127.0.0.1:9464, or \"\"")))?;
+    let address = text
+        .parse()
+        .map_err(|_| D::Error::custom(format!("{text:?}: expected an address like 127.0.0.1:9464, or \"\"")))?;
     Ok(Some(address))
 }
 
@@ -44,6 +48,15 @@ fn valid_origin(origin: &str) -> bool {
     let host_ok =
         !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
     matches!(scheme, "http" | "https") && host_ok
+}
+
+/// `log.format`: "text" or "json".
+pub fn log_format<'de, D: Deserializer<'de>>(deserializer: D) -> Result<LogFormat, D::Error> {
+    match String::deserialize(deserializer)?.as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(D::Error::custom(format!("{other:?}: expected \"text\" or \"json\""))),
+    }
 }
 
 /// `processing.sizes`: a list in a file, `128,256` in the environment.

@@ -2,7 +2,7 @@
 //! embedded queue and notifier share with it. The queries it shares with
 //! MySQL are in `shared.rs`; here is what SQLite does its own way.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -11,11 +11,11 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use crate::config::{DatabaseUrl, Settings};
 use super::{
     Completion, DbError, ImageRow, ImageStats, JobState, Made, NewImage, VariantRow, sha256,
     shared::{Dialect, InsertNew, SetSince, meta_repo},
 };
+use crate::config::{DatabaseUrl, Settings};
 
 /// Opens (creating if needed) and migrates the local SQLite database: the
 /// `sqlite:` URL of `database.url`, else the file in `data_dir`.
@@ -32,7 +32,8 @@ pub async fn open_local(settings: &Settings) -> anyhow::Result<SqlitePool> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new().max_connections(settings.database.max_connections).connect_with(options).await?;
+    let pool =
+        SqlitePoolOptions::new().max_connections(settings.database.max_connections).connect_with(options).await?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
     hash_journal_keys(&pool).await?;
     Ok(pool)
@@ -169,7 +170,7 @@ impl Dialect for SqliteRepo {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     use super::*;
     use crate::db::MetaRepo;
