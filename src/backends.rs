@@ -13,7 +13,7 @@ use crate::{
     config::{DatabaseUrl, NotifyBackend, QueueBackend, Settings, StorageBackend},
     db::{MetaRepo, MysqlRepo, SqliteRepo, connect_mysql, open_local},
     notify::{LogNotifier, Notifier, SnsNotifier},
-    queue::{EmbeddedQueue, JobQueue, SqsQueue},
+    queue::{DeadLetters, EmbeddedQueue, JobQueue, SqsQueue},
     storage::{BlobStore, FsStore, S3Store},
 };
 
@@ -22,6 +22,8 @@ pub struct Backends {
     pub meta: Arc<dyn MetaRepo>,
     pub blobs: Arc<dyn BlobStore>,
     pub queue: Arc<dyn JobQueue>,
+    /// The same queue, as an operator reads its dead letters.
+    pub dead_letters: Arc<dyn DeadLetters>,
     pub notifier: Arc<dyn Notifier>,
 }
 
@@ -48,11 +50,15 @@ impl Backends {
         };
         let q = &settings.queue;
         let visibility = Duration::from_secs(q.visibility_timeout_secs);
-        let queue: Arc<dyn JobQueue> = match q.backend {
-            QueueBackend::Embedded => Arc::new(EmbeddedQueue::new(local(), visibility, q.max_receives)),
+        let (queue, dead_letters): (Arc<dyn JobQueue>, Arc<dyn DeadLetters>) = match q.backend {
+            QueueBackend::Embedded => {
+                let queue = Arc::new(EmbeddedQueue::new(local(), visibility, q.max_receives));
+                (queue.clone(), queue)
+            }
             QueueBackend::Sqs => {
                 let client = aws_sdk_sqs::Client::new(sdk());
-                Arc::new(SqsQueue::connect(client, &q.url, visibility, q.max_receives).await?)
+                let queue = Arc::new(SqsQueue::connect(client, &q.url, visibility, q.max_receives).await?);
+                (queue.clone(), queue)
             }
         };
         let n = &settings.notify;
@@ -60,7 +66,7 @@ impl Backends {
             NotifyBackend::Log => Arc::new(LogNotifier::new(local(), &n.topic_arn, n.auto_confirm)),
             NotifyBackend::Sns => Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk()), &n.topic_arn)),
         };
-        Ok(Self { meta, blobs, queue, notifier })
+        Ok(Self { meta, blobs, queue, dead_letters, notifier })
     }
 
     /// Only the database: what `imaged migrate` needs.

@@ -74,7 +74,7 @@ impl AppState {
         draining: CancellationToken,
         spool: PathBuf,
     ) -> Self {
-        let Backends { meta, blobs, queue, notifier } = backends.clone();
+        let Backends { meta, blobs, queue, notifier, .. } = backends.clone();
         let budget = settings.http.upload_bytes_in_flight.min(Semaphore::MAX_PERMITS);
         Self {
             public_base: images.public_base().to_owned(),

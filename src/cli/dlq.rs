@@ -29,15 +29,15 @@ enum Action {
 pub fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let queue = Backends::build(settings).await?.queue;
+        let dead_letters = Backends::build(settings).await?.dead_letters;
         match args.command {
             Action::List { limit } => {
-                for letter in queue.dead_letters(limit).await? {
+                for letter in dead_letters.list(limit).await? {
                     println!("{}", serde_json::to_string(&letter)?);
                 }
             }
             Action::Redrive { limit } => {
-                let moved = queue.redrive(limit).await?;
+                let moved = dead_letters.redrive(limit).await?;
                 println!("{moved} dead letters moved back to the queue");
             }
         }

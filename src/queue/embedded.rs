@@ -10,7 +10,7 @@ use chrono::Utc;
 use sqlx::{Row, SqlitePool};
 use tokio::sync::Notify;
 
-use super::{DeadLetter, Delivery, JobQueue, QueueError, QueueStats, Receipt};
+use super::{DeadLetter, DeadLetters, Delivery, JobQueue, QueueError, QueueStats, Receipt};
 
 /// How often an idle long poll looks again when no send woke it (other
 /// processes may share the database file).
@@ -162,7 +162,14 @@ impl JobQueue for EmbeddedQueue {
         })
     }
 
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+    fn max_receives(&self) -> u32 {
+        self.max_receives
+    }
+}
+
+#[async_trait]
+impl DeadLetters for EmbeddedQueue {
+    async fn list(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let rows = sqlx::query("SELECT id, body, receive_count, sent_at FROM queue_dead_letters ORDER BY id LIMIT ?")
             .bind(max as i64)
             .fetch_all(&self.pool)
@@ -201,10 +208,6 @@ impl JobQueue for EmbeddedQueue {
         tx.commit().await.map_err(unavailable)?;
         self.sent.notify_waiters();
         Ok(moved.rows_affected() as usize)
-    }
-
-    fn max_receives(&self) -> u32 {
-        self.max_receives
     }
 }
 

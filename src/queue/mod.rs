@@ -71,13 +71,19 @@ pub trait JobQueue: Send + Sync {
     /// Heartbeat (extend) or release (zero) a received message.
     async fn set_visibility(&self, receipt: &Receipt, timeout: Duration) -> Result<(), QueueError>;
     async fn stats(&self) -> Result<QueueStats, QueueError>;
-    /// Up to `max` dead letters, oldest first where the queue knows; they
-    /// stay where they are.
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError>;
-    /// Moves up to `max` dead letters back to the queue as new messages
-    /// (received 0 times); returns how many moved.
-    async fn redrive(&self, max: usize) -> Result<usize, QueueError>;
     /// Deliveries a message gets before it goes to the dead letters: the
     /// last one is where a job that keeps failing is marked `failed`.
     fn max_receives(&self) -> u32;
+}
+
+/// What an operator does with the dead letters (`imaged dlq`); no job
+/// needs it, so it is not part of [`JobQueue`].
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Up to `max` dead letters, oldest first where the queue knows; they
+    /// stay where they are.
+    async fn list(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError>;
+    /// Moves up to `max` dead letters back to the queue as new messages
+    /// (received 0 times); returns how many moved.
+    async fn redrive(&self, max: usize) -> Result<usize, QueueError>;
 }

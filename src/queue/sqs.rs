@@ -17,7 +17,7 @@ use aws_sdk_sqs::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DeadLetter, Delivery, JobQueue, QueueError, QueueStats, Receipt};
+use super::{DeadLetter, DeadLetters, Delivery, JobQueue, QueueError, QueueStats, Receipt};
 
 type DeleteRequest = (String, oneshot::Sender<Result<(), QueueError>>);
 
@@ -277,9 +277,16 @@ impl JobQueue for SqsQueue {
         Ok(QueueStats { depth: main[0], in_flight: main[1], dead_letters, oldest_age_secs: None })
     }
 
+    fn max_receives(&self) -> u32 {
+        self.max_receives
+    }
+}
+
+#[async_trait]
+impl DeadLetters for SqsQueue {
     /// SQS has no way to peek: the dead letters are received (hidden while
     /// they are read, so none is listed twice), then made visible again.
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
+    async fn list(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let url = self.dead_letter_url()?;
         let mut listed: Vec<DeadLetter> = Vec::new();
         let mut receipts = Vec::new();
@@ -336,10 +343,6 @@ impl JobQueue for SqsQueue {
             }
         }
         Ok(moved)
-    }
-
-    fn max_receives(&self) -> u32 {
-        self.max_receives
     }
 }
 

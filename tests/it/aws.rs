@@ -162,18 +162,18 @@ async fn a_poison_message_reaches_the_dead_letter_queue_after_max_receive_count(
     let metrics = app.client.get(format!("{}/metrics", app.metrics_address)).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
     assert!(metrics.lines().any(|l| l == "imaged_queue_dead_letters 1"), "the DLQ depth is exported");
-    let queue = app.backends.queue.clone();
+    let queue = app.backends.dead_letters.clone();
     app.stop().await;
 
     // What `imaged dlq list` and `imaged dlq redrive` do.
-    let listed = queue.dead_letters(10).await.unwrap();
+    let listed = queue.list(10).await.unwrap();
     assert_eq!(listed.iter().map(|l| l.body.as_str()).collect::<Vec<_>>(), ["hello, not a job"]);
     // SQS counts every receive, the peek above's too.
     assert!(listed[0].receive_count >= 2, "{listed:?}");
-    assert_eq!(queue.dead_letters(10).await.unwrap().len(), 1, "listing leaves the dead letters where they are");
+    assert_eq!(queue.list(10).await.unwrap().len(), 1, "listing leaves the dead letters where they are");
     assert_eq!(queue.redrive(10).await.unwrap(), 1);
     assert_eq!(fixture.peek(&fixture.queue_url).await, ["hello, not a job"]);
-    assert!(queue.dead_letters(10).await.unwrap().is_empty());
+    assert!(queue.list(10).await.unwrap().is_empty());
 }
 
 /// `imaged migrate` on the database at `url`.

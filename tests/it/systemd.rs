@@ -12,7 +12,7 @@ use std::{
 use async_trait::async_trait;
 use common::{Daemon, jpeg};
 use imaged::{
-    queue::{DeadLetter, Delivery, JobQueue, QueueError, QueueStats, Receipt},
+    queue::{Delivery, JobQueue, QueueError, QueueStats, Receipt},
     startup::{Application, Backends},
     systemd::Systemd,
 };
@@ -97,12 +97,6 @@ impl JobQueue for Wedged {
     }
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         self.0.stats().await
-    }
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
-        self.0.dead_letters(max).await
-    }
-    async fn redrive(&self, max: usize) -> Result<usize, QueueError> {
-        self.0.redrive(max).await
     }
     fn max_receives(&self) -> u32 {
         self.0.max_receives()

@@ -166,12 +166,6 @@ impl JobQueue for LateHeartbeat {
     async fn stats(&self) -> Result<crate::queue::QueueStats, QueueError> {
         self.inner.stats().await
     }
-    async fn dead_letters(&self, max: usize) -> Result<Vec<crate::queue::DeadLetter>, QueueError> {
-        self.inner.dead_letters(max).await
-    }
-    async fn redrive(&self, max: usize) -> Result<usize, QueueError> {
-        self.inner.redrive(max).await
-    }
     fn max_receives(&self) -> u32 {
         self.inner.max_receives()
     }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use chrono::NaiveDateTime;
 use imaged::{
     db::{Completion, DbError, ImageRow, ImageStats, JobState, Made, MetaRepo, NewImage, StuckJob, VariantRow},
-    queue::{DeadLetter, Delivery, JobQueue, QueueError, QueueStats, Receipt},
+    queue::{Delivery, JobQueue, QueueError, QueueStats, Receipt},
     startup::Backends,
     storage::{BlobMeta, BlobReader, BlobStore, StoreError},
 };
@@ -60,6 +60,7 @@ pub fn wrap(backends: Backends) -> (Backends, Arc<Armed>) {
         meta: Arc::new(Meta(backends.meta, armed.clone())),
         blobs: Arc::new(Store(backends.blobs, armed.clone())),
         queue: Arc::new(Queue(backends.queue, armed.clone())),
+        dead_letters: backends.dead_letters,
         notifier: backends.notifier,
     };
     (wrapped, armed)
@@ -246,12 +247,6 @@ impl JobQueue for Queue {
     }
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         self.0.stats().await
-    }
-    async fn dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, QueueError> {
-        self.0.dead_letters(max).await
-    }
-    async fn redrive(&self, max: usize) -> Result<usize, QueueError> {
-        self.0.redrive(max).await
     }
     fn max_receives(&self) -> u32 {
         self.0.max_receives()
