@@ -69,7 +69,7 @@ pub async fn upload_url(
     }
     let object_key = keys::original_key(&filename);
     let expires_in = state.grants.lifetime();
-    let presigned = state.blobs.presign_put(&object_key, &content_type, size, expires_in).await?;
+    let presigned = state.backends.blobs.presign_put(&object_key, &content_type, size, expires_in).await?;
     let direct_to_store = presigned.is_some();
     let (url, headers) = match presigned {
         Some(put) => (put.url, put.headers.into_iter().collect()),

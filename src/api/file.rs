@@ -25,8 +25,8 @@ const SANDBOX: (actix_web::http::header::HeaderName, &str) = (CONTENT_SECURITY_P
         (status = 404, description = "Image is not found! (plain text); a problem document when the id is not an integer",
         content(("image/*", example = "Image is not found!"), (Problem = "application/problem+json")))))]
 pub async fn download(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::FileNotFound)?;
-    let mut object = state.blobs.open(&row.object_key).await?;
+    let row = state.backends.meta.image(image_id(&id)?).await?.ok_or(ApiError::FileNotFound)?;
+    let mut object = state.backends.blobs.open(&row.object_key).await?;
     // The type is told by the bytes being served, as they are now.
     let first = object.body.next().await.transpose().map_err(|err| read_error(&row.object_key, err))?;
     let first = first.unwrap_or_default();
@@ -94,9 +94,9 @@ pub async fn thumbnail(
     let (id, size) = path.into_inner();
     let id = image_id(&id)?;
     let size: i64 = size.parse().map_err(|_| ApiError::NoRoute)?;
-    let variants = state.meta.variants(id).await?;
+    let variants = state.backends.meta.variants(id).await?;
     let variant = variants.iter().find(|v| v.size == size).ok_or(ApiError::ThumbnailNotFound)?;
-    let bytes = state.blobs.get(&variant.object_key).await.map_err(|err| match err {
+    let bytes = state.backends.blobs.get(&variant.object_key).await.map_err(|err| match err {
         crate::storage::StoreError::NotFound(_) => ApiError::ThumbnailNotFound,
         other => other.into(),
     })?;

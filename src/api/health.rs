@@ -22,15 +22,15 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         return HttpResponse::ServiceUnavailable().json(json!({ "status": "draining" }));
     }
     let mut failures = Vec::new();
-    if let Err(err) = state.meta.check().await {
+    if let Err(err) = state.backends.meta.check().await {
         tracing::warn!(error = %err, "readiness: the database does not answer");
         failures.push("database");
     }
-    if let Err(err) = state.blobs.check().await {
+    if let Err(err) = state.backends.blobs.check().await {
         tracing::warn!(error = %err, "readiness: the blob store does not answer");
         failures.push("storage");
     }
-    if let Err(err) = state.queue.stats().await {
+    if let Err(err) = state.backends.queue.stats().await {
         tracing::warn!(error = %err, "readiness: the queue does not answer");
         failures.push("queue");
     }

@@ -39,7 +39,7 @@ pub(super) fn image_id(path: &str) -> Result<i64, ApiError> {
 
 #[utoipa::path(get, path = "/image", tag = "image", responses((status = 200, body = [ImageJson])))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let images: Vec<ImageJson> = state.meta.images().await?.into_iter().map(Into::into).collect();
+    let images: Vec<ImageJson> = state.backends.meta.images().await?.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(images))
 }
 
@@ -47,7 +47,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     responses((status = 200, body = ImageJson), (status = 404, description = "not found; a problem document when the id is not an integer",
         content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let row = state.meta.image(image_id(&id)?).await?.ok_or(ApiError::ImageNotFound)?;
+    let row = state.backends.meta.image(image_id(&id)?).await?.ok_or(ApiError::ImageNotFound)?;
     Ok(HttpResponse::Ok().json(ImageJson::from(row)))
 }
 

@@ -30,19 +30,14 @@ pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use upload::open_spool;
 
-use crate::{
-    backends::Backends, config::Settings, db::MetaRepo, images::Images, liveness::Liveness, notify::Notifier,
-    queue::JobQueue, storage::BlobStore,
-};
+use crate::{backends::Backends, config::Settings, images::Images, liveness::Liveness};
 
 /// What the handlers share.
 pub struct AppState {
     /// Every change of an image's state goes through it.
     pub images: Arc<Images>,
-    pub meta: Arc<dyn MetaRepo>,
-    pub blobs: Arc<dyn BlobStore>,
-    pub queue: Arc<dyn JobQueue>,
-    pub notifier: Arc<dyn Notifier>,
+    /// What the handlers read (and the notification routes change).
+    pub backends: Backends,
     /// Base of download links, decided at start (never from a request).
     pub public_base: String,
     /// What each background loop is doing, for `/readyz`.
@@ -74,16 +69,12 @@ impl AppState {
         draining: CancellationToken,
         spool: PathBuf,
     ) -> Self {
-        let Backends { meta, blobs, queue, notifier, .. } = backends.clone();
         let budget = settings.http.upload_bytes_in_flight.min(Semaphore::MAX_PERMITS);
         Self {
             public_base: images.public_base().to_owned(),
             liveness,
             images,
-            meta,
-            blobs,
-            queue,
-            notifier,
+            backends: backends.clone(),
             max_upload_bytes: settings.processing.max_upload_bytes,
             spool,
             upload_budget: Arc::new(Semaphore::new(budget)),

@@ -8,7 +8,7 @@ use crate::notify::Subscription;
 
 #[utoipa::path(get, path = "/notification", tag = "notification", responses((status = 200, body = [Subscription])))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.notifier.subscriptions().await?))
+    Ok(HttpResponse::Ok().json(state.backends.notifier.subscriptions().await?))
 }
 
 /// The address is checked here: SNS accepts many strings that no mail
@@ -27,7 +27,7 @@ fn address(email: &str) -> Result<&str, ApiError> {
     responses((status = 200, content((String = "application/json", example = json!("Successfully subscribed.")))),
         (status = 400, content((String = "application/json", example = json!("Invalid e-mail address!"))))))]
 pub async fn subscribe(state: web::Data<AppState>, email: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    state.notifier.subscribe(address(&email)?).await?;
+    state.backends.notifier.subscribe(address(&email)?).await?;
     Ok(HttpResponse::Ok().json("Successfully subscribed."))
 }
 
@@ -37,7 +37,7 @@ pub async fn subscribe(state: web::Data<AppState>, email: web::Path<String>) -> 
         (status = 404, content((String = "application/json", example = json!("Subscription is not found!")))),
         (status = 412, content((String = "application/json", example = json!("Subscription is still pending!"))))))]
 pub async fn unsubscribe(state: web::Data<AppState>, email: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    state.notifier.unsubscribe(&email).await?;
+    state.backends.notifier.unsubscribe(&email).await?;
     Ok(HttpResponse::Ok().json("Successfully unsubscribed."))
 }
 

@@ -59,15 +59,15 @@ pub struct ProcessingStats {
 
 #[utoipa::path(get, path = "/stats", tag = "health", responses((status = 200, body = Stats)))]
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let queue = state.queue.stats().await?;
+    let queue = state.backends.queue.stats().await?;
     let mut jobs: BTreeMap<&'static str, i64> =
         [JobStatus::Pending, JobStatus::Processing, JobStatus::Done, JobStatus::Failed].map(|s| (s.as_str(), 0)).into();
-    for (status, count) in state.meta.job_counts().await? {
+    for (status, count) in state.backends.meta.job_counts().await? {
         if let Some(slot) = jobs.get_mut(status.as_str()) {
             *slot = count;
         }
     }
-    let images = state.meta.image_stats().await?;
+    let images = state.backends.meta.image_stats().await?;
     let size = match (images.min_bytes, images.max_bytes) {
         (Some(min), Some(max)) if images.count > 0 => {
             Some(SizeStats { min, avg: images.total_bytes as f64 / images.count as f64, max })
@@ -75,7 +75,7 @@ pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         _ => None,
     };
     let since = Utc::now().naive_utc() - state.stats_window;
-    let durations = state.meta.job_durations(since, DURATION_SAMPLE).await?;
+    let durations = state.backends.meta.job_durations(since, DURATION_SAMPLE).await?;
     Ok(HttpResponse::Ok().json(Stats {
         queue,
         jobs,

@@ -39,9 +39,9 @@ impl From<VariantRow> for ThumbnailJson {
         content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]
 pub async fn status(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = image_id(&id)?;
-    state.meta.image(id).await?.ok_or(ApiError::ImageNotFound)?;
-    let job = state.meta.job(id).await?;
-    let thumbnails = state.meta.variants(id).await?.into_iter().map(Into::into).collect();
+    state.backends.meta.image(id).await?.ok_or(ApiError::ImageNotFound)?;
+    let job = state.backends.meta.job(id).await?;
+    let thumbnails = state.backends.meta.variants(id).await?.into_iter().map(Into::into).collect();
     let (status, error, content_type) =
         job.map_or((JobStatus::Pending, None, None), |j| (j.status, j.error, j.content_type));
     Ok(HttpResponse::Ok().json(ThumbnailsDoc { id, status, error, content_type, thumbnails }))
