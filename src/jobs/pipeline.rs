@@ -141,24 +141,27 @@ impl Pipeline {
             self.notify_all(job).await?;
             return Ok(Outcome::Skipped);
         };
-        let made = match self.blobs.head(key).await.map_err(JobError::from) {
-            Ok(source) => {
-                self.make_variants(image_id, key, &source, shutdown).await.map_err(|err| (err, Some(source.tag)))
-            }
-            Err(err) => Err((err, None)),
+        let source = match self.blobs.head(key).await {
+            Ok(source) => source,
+            Err(err) => return self.failed(job, err.into(), None).await,
         };
-        let outcome = match made {
-            Err((JobError::Abort { cause, reason }, source_tag)) => {
-                self.fail(job, cause, &reason, source_tag.as_deref()).await?;
-                return Ok(Outcome::Failed);
-            }
-            other => other.map_err(|(err, _)| err)?,
+        let outcome = match self.make_variants(image_id, key, &source, shutdown).await {
+            Ok(outcome) => outcome,
+            Err(err) => return self.failed(job, err, Some(&source.tag)).await,
         };
         match outcome {
             Outcome::Done | Outcome::Duplicate => self.notify_once(job, image_id).await?,
             _ => self.notify_all(job).await?,
         }
         Ok(outcome)
+    }
+
+    /// A permanent error fails the job (about the bytes tagged `source_tag`,
+    /// when it read them); any other is the caller's to retry.
+    async fn failed(&self, job: &Job, err: JobError, source_tag: Option<&str>) -> Result<Outcome, JobError> {
+        let JobError::Abort { cause, reason } = err else { return Err(err) };
+        self.fail(job, cause, &reason, source_tag).await?;
+        Ok(Outcome::Failed)
     }
 
     /// The notice of a job done: sent by the one delivery that claims it,
