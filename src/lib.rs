@@ -15,6 +15,7 @@
 //! - `jobs`      the job pipeline, the reconciler, retry-or-abort errors
 //! - `imaging`   the resize core (probe, decode, resize, encode) and its CPU pool
 //! - `keys`      object keys of originals and variants
+//! - `testing`   one decorator, with a hook, around each seam: the tests' faults
 //! - `fuzz`      the properties the fuzz targets check (also run on their seeds by the tests)
 //! - `aws`       the SDK configuration, Secrets Manager and EC2 metadata lookups
 //! - the seams, each a trait with one file per backend:
@@ -41,4 +42,6 @@ pub mod startup;
 pub mod storage;
 pub mod systemd;
 pub mod telemetry;
+#[doc(hidden)]
+pub mod testing;
 pub mod workers;

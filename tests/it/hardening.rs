@@ -43,8 +43,8 @@ async fn an_outage_answers_503_with_retry_after_and_no_internals() {
     let dir = tempfile::tempdir().unwrap();
     let settings = api_only(dir.path()).await;
     let mut backends = Backends::build(&settings).await.unwrap();
-    let store = FaultyStore::new(backends.blobs.clone());
-    backends.blobs = store.clone();
+    let store = FaultyStore::new();
+    backends.blobs = store.wrap(backends.blobs.clone());
     let app = spawn_on(settings, backends).await;
     store.fail(true);
 
@@ -106,8 +106,8 @@ async fn readyz_turns_503_as_soon_as_the_drain_begins() {
     let dir = tempfile::tempdir().unwrap();
     let settings = common::embedded_settings(dir.path());
     let mut backends = Backends::build(&settings).await.unwrap();
-    let store = FaultyStore::new(backends.blobs.clone());
-    backends.blobs = store.clone();
+    let store = FaultyStore::new();
+    backends.blobs = store.wrap(backends.blobs.clone());
     let app = spawn_on(settings, backends).await;
     store.hold_reads();
     let id = app.upload_ok("a.jpg", jpeg(64, 48)).await;
@@ -180,8 +180,8 @@ async fn delete_while_the_job_writes(written: usize, then: ThenTheJob) {
     let dir = tempfile::tempdir().unwrap();
     let settings = settings(dir.path()).await;
     let mut backends = Backends::build(&settings).await.unwrap();
-    let store = FaultyStore::new(backends.blobs.clone());
-    backends.blobs = store.clone();
+    let store = FaultyStore::new();
+    backends.blobs = store.wrap(backends.blobs.clone());
     let app = spawn_on(settings, backends).await;
     store.hold_variant_writes_after(written);
     let id = app.upload_ok("a.jpg", jpeg(640, 480)).await;
@@ -344,7 +344,7 @@ async fn a_notice_that_could_not_be_sent_goes_out_on_the_next_delivery() {
     let settings = settings(dir.path()).await;
     let mut backends = Backends::build(&settings).await.unwrap();
     let notifier = FlakyNotifier::new(1);
-    backends.notifier = notifier.clone();
+    backends.notifier = notifier.wrap(backends.notifier.clone());
     let app = spawn_on(settings, backends).await;
     let id = app.upload_ok("noticed.jpg", jpeg(320, 240)).await;
     assert_eq!(app.finished(id).await["status"], "done");

@@ -210,7 +210,7 @@ async fn two_pollers_handed_the_same_message_at_once_make_one_set_of_variants_an
     let settings = api_only(dir.path()).await;
     let mut backends = startup::Backends::build(&settings).await.unwrap();
     let notifier = common::faults::FlakyNotifier::new(0);
-    backends.notifier = notifier.clone();
+    backends.notifier = notifier.wrap(backends.notifier.clone());
     let app = common::spawn_on(settings.clone(), backends.clone()).await;
     let id = app.upload_ok("twice.jpg", jpeg(1200, 900)).await;
     let handler = || {

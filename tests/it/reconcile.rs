@@ -157,8 +157,8 @@ async fn a_delete_the_store_could_not_finish_is_finished_later() {
     let dir = tempfile::tempdir().unwrap();
     let settings = reconciling(dir.path()).await;
     let mut backends = Backends::build(&settings).await.unwrap();
-    let store = FaultyStore::new(backends.blobs.clone());
-    backends.blobs = store.clone();
+    let store = FaultyStore::new();
+    backends.blobs = store.wrap(backends.blobs.clone());
     let app = common::spawn_on(settings, backends).await;
     let id = app.upload_ok("short-lived.jpg", jpeg(640, 480)).await;
     assert_eq!(app.finished(id).await["status"], "done");

@@ -258,7 +258,7 @@ async fn one_image_gets_one_delete_notice_however_often_it_is_deleted() {
     let s = settings(dir.path()).await;
     let (mut backends, recorded) = common::once::wrap(Backends::build(&s).await.unwrap());
     let notifier = FlakyNotifier::new(0);
-    backends.notifier = notifier.clone();
+    backends.notifier = notifier.wrap(backends.notifier.clone());
     let app = spawn_on(s, backends).await;
     let id = app.upload_ok("once.jpg", jpeg(320, 240)).await;
     assert_eq!(app.finished(id).await["status"], "done");

@@ -12,9 +12,9 @@ use std::{
 use async_trait::async_trait;
 use common::{Daemon, jpeg};
 use imaged::{
-    queue::{Delivery, JobQueue, QueueError, QueueStats, Receipt},
     startup::{Application, Backends},
     systemd::Systemd,
+    testing::{Call, Fault, Hook, Tap},
 };
 use tokio::net::UnixDatagram;
 
@@ -78,28 +78,16 @@ async fn the_daemon_notifies_ready_status_watchdog_and_stopping() {
     assert!(stopping.contains("STATUS=draining: 0 jobs running"), "{stopping}");
 }
 
-/// A queue whose receive never returns, as behind a connection that hangs.
-struct Wedged(Arc<dyn JobQueue>);
+/// Holds the queue's receives for ever, as a connection that hangs does.
+struct Wedged;
 
 #[async_trait]
-impl JobQueue for Wedged {
-    async fn send(&self, body: &str) -> Result<(), QueueError> {
-        self.0.send(body).await
-    }
-    async fn receive(&self, _: usize, _: Duration) -> Result<Vec<Delivery>, QueueError> {
-        std::future::pending().await
-    }
-    async fn delete(&self, receipt: &Receipt) -> Result<(), QueueError> {
-        self.0.delete(receipt).await
-    }
-    async fn set_visibility(&self, receipt: &Receipt, timeout: Duration) -> Result<(), QueueError> {
-        self.0.set_visibility(receipt, timeout).await
-    }
-    async fn stats(&self) -> Result<QueueStats, QueueError> {
-        self.0.stats().await
-    }
-    fn max_receives(&self) -> u32 {
-        self.0.max_receives()
+impl Hook for Wedged {
+    async fn before(&self, call: &Call<'_>) -> Result<(), Fault> {
+        if call.step == "queue.receive" {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
     }
 }
 
@@ -109,7 +97,7 @@ async fn a_wedged_poller_stops_the_watchdog_pings() {
     let manager = Manager::bind(dir.path());
     let settings = common::embedded_settings(dir.path());
     let mut backends = Backends::build(&settings).await.unwrap();
-    backends.queue = Arc::new(Wedged(backends.queue.clone()));
+    backends.queue = Tap::new(backends.queue.clone(), Arc::new(Wedged));
     let app = Application::with_backends(settings, backends)
         .await
         .unwrap()

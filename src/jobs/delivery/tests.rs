@@ -14,43 +14,21 @@ use crate::{
     config::Settings,
     db::{JobStatus, NewImage},
     messages::upload_body,
-    notify::{Notifier, NotifyError, Subscription},
     startup::{Backends, job_handler},
-    storage::{BlobMeta, BlobReader, BlobStore, StoreError},
+    storage::BlobStore,
+    testing::{Call, Fault, Hook, Tap},
 };
 
-/// A store that runs `before_read` ahead of every read: a delay, as a
-/// slow network would have, or a step of a test's choreography.
-struct Hooked {
-    inner: Arc<dyn BlobStore>,
-    before_read: Box<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>,
-}
+/// Runs its function ahead of every read of the store: a delay, as a slow network
+/// would have, or a step of a test's choreography.
+struct BeforeRead(Box<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>);
 
 #[async_trait]
-impl BlobStore for Hooked {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
-        self.inner.put(key, bytes, content_type).await
-    }
-    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<BlobMeta, StoreError> {
-        self.inner.put_file(key, path, content_type).await
-    }
-    async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        (self.before_read)().await;
-        self.inner.get(key).await
-    }
-    async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
-        self.inner.open(key).await
-    }
-    async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
-        self.inner.head(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.inner.list(prefix).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn check(&self) -> Result<(), StoreError> {
+impl Hook for BeforeRead {
+    async fn before(&self, call: &Call<'_>) -> Result<(), Fault> {
+        if call.step == "store.get" {
+            (self.0)().await;
+        }
         Ok(())
     }
 }
@@ -63,7 +41,7 @@ async fn setup(
     read_delay: Duration,
 ) -> (DeliveryHandler, Backends, i64, Arc<AtomicUsize>) {
     let before_read = Box::new(move || Box::pin(tokio::time::sleep(read_delay)) as _);
-    setup_with(dir, visibility_secs, |inner| Arc::new(Hooked { inner, before_read })).await
+    setup_with(dir, visibility_secs, |inner| Tap::new(inner, Arc::new(BeforeRead(before_read)))).await
 }
 
 /// As [`setup`], with the blob store wrapped by `wrap`.
@@ -93,7 +71,7 @@ async fn setup_with(
     backends.queue.send(&upload_body(&image.into_row(id), "http://h/api/image/file/1")).await.unwrap();
     backends.blobs = wrap(backends.blobs.clone());
     let published = Arc::new(AtomicUsize::new(0));
-    backends.notifier = Arc::new(Counting { inner: backends.notifier.clone(), published: published.clone() });
+    backends.notifier = Tap::new(backends.notifier.clone(), Arc::new(Counting(published.clone())));
     let images = crate::startup::images(&settings, &backends, "http://imaged.test".into());
     (job_handler(&settings, &backends, images, &Default::default()).unwrap(), backends, id, published)
 }
@@ -133,41 +111,28 @@ async fn on_shutdown_an_unstarted_job_hands_its_message_back() {
     assert_ne!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
 }
 
-/// A queue whose heartbeats (a visibility of `visibility`) stay in
-/// flight until the message has been settled (any other visibility), or 2 s.
+/// Holds the queue's heartbeats (a visibility of `visibility`) in flight
+/// until the message has been settled (any other visibility), or 2 s.
 struct LateHeartbeat {
-    inner: Arc<dyn JobQueue>,
     visibility: Duration,
     heartbeat_sent: Arc<tokio::sync::Notify>,
     settling: tokio::sync::Notify,
 }
 
 #[async_trait]
-impl JobQueue for LateHeartbeat {
-    async fn send(&self, body: &str) -> Result<(), QueueError> {
-        self.inner.send(body).await
-    }
-    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
-        self.inner.receive(max, wait).await
-    }
-    async fn delete(&self, receipt: &crate::queue::Receipt) -> Result<(), QueueError> {
-        self.inner.delete(receipt).await
-    }
-    async fn set_visibility(&self, receipt: &crate::queue::Receipt, timeout: Duration) -> Result<(), QueueError> {
-        if timeout != self.visibility {
-            let settled = self.inner.set_visibility(receipt, timeout).await;
-            self.settling.notify_one();
-            return settled;
+impl Hook for LateHeartbeat {
+    async fn before(&self, call: &Call<'_>) -> Result<(), Fault> {
+        if call.step == "queue.set_visibility" && call.timeout == Some(self.visibility) {
+            self.heartbeat_sent.notify_one();
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.settling.notified()).await;
         }
-        self.heartbeat_sent.notify_one();
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.settling.notified()).await;
-        self.inner.set_visibility(receipt, timeout).await
+        Ok(())
     }
-    async fn stats(&self) -> Result<crate::queue::QueueStats, QueueError> {
-        self.inner.stats().await
-    }
-    fn max_receives(&self) -> u32 {
-        self.inner.max_receives()
+
+    fn after(&self, call: &Call<'_>) {
+        if call.step == "queue.set_visibility" && call.timeout != Some(self.visibility) {
+            self.settling.notify_one();
+        }
     }
 }
 
@@ -188,13 +153,9 @@ async fn a_heartbeat_in_flight_cannot_hide_a_released_message_again() {
         })
     };
     let (mut handler, _backends, _id, _) =
-        setup_with(dir.path(), 3, |inner| Arc::new(Hooked { inner, before_read })).await;
-    handler.queue = Arc::new(LateHeartbeat {
-        inner: handler.queue.clone(),
-        visibility: handler.visibility,
-        heartbeat_sent,
-        settling: tokio::sync::Notify::new(),
-    });
+        setup_with(dir.path(), 3, |inner| Tap::new(inner, Arc::new(BeforeRead(before_read)))).await;
+    let late = LateHeartbeat { visibility: handler.visibility, heartbeat_sent, settling: tokio::sync::Notify::new() };
+    handler.queue = Tap::new(handler.queue.clone(), Arc::new(late));
     let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
     // The first heartbeat goes out while the job reads; shutdown comes
     // before admission, so the message is released with the heartbeat
@@ -204,26 +165,15 @@ async fn a_heartbeat_in_flight_cannot_hide_a_released_message_again() {
     assert_eq!(again.len(), 1, "the released message is visible, not hidden again by a late heartbeat");
 }
 
-/// A notifier that counts what it publishes.
-struct Counting {
-    inner: Arc<dyn Notifier>,
-    published: Arc<AtomicUsize>,
-}
+/// Counts what the notifier publishes.
+struct Counting(Arc<AtomicUsize>);
 
 #[async_trait]
-impl Notifier for Counting {
-    async fn publish(&self, message: &str) -> Result<(), NotifyError> {
-        self.published.fetch_add(1, Ordering::SeqCst);
-        self.inner.publish(message).await
-    }
-    async fn subscribe(&self, email: &str) -> Result<(), NotifyError> {
-        self.inner.subscribe(email).await
-    }
-    async fn unsubscribe(&self, email: &str) -> Result<(), NotifyError> {
-        self.inner.unsubscribe(email).await
-    }
-    async fn subscriptions(&self) -> Result<Vec<Subscription>, NotifyError> {
-        self.inner.subscriptions().await
+impl Hook for Counting {
+    fn after(&self, call: &Call<'_>) {
+        if call.step == "notify.publish" {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Fault-injection seams: a blob store that fails, or holds its reads, on
-//! demand, around a real one; a notifier that fails its first publishes.
+//! Faults on demand, as hooks around the real backends (`imaged::testing`):
+//! a blob store that fails, or holds its reads or thumbnail writes; a
+//! notifier that fails its first publishes and records what it publishes.
 
 use std::sync::{
     Arc,
@@ -7,10 +8,10 @@ use std::sync::{
 };
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use imaged::{
-    notify::{Notifier, NotifyError, Subscription},
-    storage::{BlobMeta, BlobReader, BlobStore, StoreError},
+    notify::Notifier,
+    storage::BlobStore,
+    testing::{Call, Fault, Hook, Tap},
 };
 use tokio::sync::Semaphore;
 
@@ -18,7 +19,6 @@ use tokio::sync::Semaphore;
 pub const INTERNAL: &str = "open /var/lib/imaged/secret-dir/x: Permission denied (os error 13)";
 
 pub struct FaultyStore {
-    inner: Arc<dyn BlobStore>,
     failing: AtomicBool,
     holding: AtomicBool,
     holding_variants: AtomicBool,
@@ -34,9 +34,8 @@ pub struct FaultyStore {
 }
 
 impl FaultyStore {
-    pub fn new(inner: Arc<dyn BlobStore>) -> Arc<Self> {
+    pub fn new() -> Arc<Self> {
         Arc::new(Self {
-            inner,
             failing: false.into(),
             holding: false.into(),
             holding_variants: false.into(),
@@ -47,6 +46,11 @@ impl FaultyStore {
             waiting: 0.into(),
             gate: Semaphore::new(0),
         })
+    }
+
+    /// `inner` with these faults.
+    pub fn wrap(self: &Arc<Self>, inner: Arc<dyn BlobStore>) -> Arc<dyn BlobStore> {
+        Tap::new(inner, self.clone())
     }
 
     /// Every call fails (or works again), as in an outage.
@@ -95,66 +99,34 @@ impl FaultyStore {
         self.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 
-    fn fault(&self, key: &str) -> Result<(), StoreError> {
-        match self.failing.load(Ordering::SeqCst) {
-            true => Err(StoreError::Unavailable { key: key.to_owned(), source: anyhow::anyhow!(INTERNAL) }),
-            false => Ok(()),
-        }
-    }
 }
 
 #[async_trait]
-impl BlobStore for FaultyStore {
-    async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
-        let variant = key.starts_with(imaged::keys::VARIANT_PREFIX);
-        let free = variant
-            && self.variant_writes_free.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-        if variant && !free && self.holding_variants.load(Ordering::SeqCst) {
+impl Hook for FaultyStore {
+    async fn before(&self, call: &Call<'_>) -> Result<(), Fault> {
+        let variant_write = call.step == "store.put" && call.subject.starts_with(imaged::keys::VARIANT_PREFIX);
+        if variant_write {
+            let free = self.variant_writes_free.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if free.is_err() && self.holding_variants.load(Ordering::SeqCst) {
+                self.wait_at_gate().await;
+            }
+            let passes = |n: usize| n.checked_sub(1);
+            if self.failing_variants.load(Ordering::SeqCst)
+                && self.variant_writes_before_failing.fetch_update(Ordering::SeqCst, Ordering::SeqCst, passes).is_err()
+            {
+                return Err(match self.failing_for_good.load(Ordering::SeqCst) {
+                    true => Fault::Permanent(INTERNAL.into()),
+                    false => Fault::Outage(INTERNAL.into()),
+                });
+            }
+        }
+        if call.step == "store.get" && self.holding.load(Ordering::SeqCst) {
             self.wait_at_gate().await;
         }
-        let passes = |n: usize| n.checked_sub(1);
-        if variant
-            && self.failing_variants.load(Ordering::SeqCst)
-            && self.variant_writes_before_failing.fetch_update(Ordering::SeqCst, Ordering::SeqCst, passes).is_err()
-        {
-            return Err(match self.failing_for_good.load(Ordering::SeqCst) {
-                true => StoreError::BadKey(key.to_owned()),
-                false => StoreError::Unavailable { key: key.to_owned(), source: anyhow::anyhow!(INTERNAL) },
-            });
+        match self.failing.load(Ordering::SeqCst) {
+            true => Err(Fault::Outage(INTERNAL.into())),
+            false => Ok(()),
         }
-        self.fault(key)?;
-        self.inner.put(key, bytes, content_type).await
-    }
-    async fn put_file(&self, key: &str, path: &std::path::Path, content_type: &str) -> Result<BlobMeta, StoreError> {
-        self.fault(key)?;
-        self.inner.put_file(key, path, content_type).await
-    }
-    async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        if self.holding.load(Ordering::SeqCst) {
-            self.wait_at_gate().await;
-        }
-        self.fault(key)?;
-        self.inner.get(key).await
-    }
-    async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
-        self.fault(key)?;
-        self.inner.open(key).await
-    }
-    async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
-        self.fault(key)?;
-        self.inner.head(key).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.fault(key)?;
-        self.inner.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.fault(prefix)?;
-        self.inner.list(prefix).await
-    }
-    async fn check(&self) -> Result<(), StoreError> {
-        self.fault("")?;
-        self.inner.check().await
     }
 }
 
@@ -169,24 +141,28 @@ impl FlakyNotifier {
     pub fn new(failures: usize) -> Arc<Self> {
         Arc::new(Self { failures: failures.into(), published: Default::default() })
     }
+
+    /// `inner` with these faults.
+    pub fn wrap(self: &Arc<Self>, inner: Arc<dyn Notifier>) -> Arc<dyn Notifier> {
+        Tap::new(inner, self.clone())
+    }
 }
 
 #[async_trait]
-impl Notifier for FlakyNotifier {
-    async fn publish(&self, message: &str) -> Result<(), NotifyError> {
-        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-            return Err(NotifyError::Unavailable(anyhow::anyhow!("topic unreachable")));
+impl Hook for FlakyNotifier {
+    async fn before(&self, call: &Call<'_>) -> Result<(), Fault> {
+        if call.step != "notify.publish" {
+            return Ok(());
         }
-        self.published.lock().unwrap().push(message.to_owned());
-        Ok(())
+        match self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
+            Ok(_) => Err(Fault::Outage("topic unreachable".into())),
+            Err(_) => Ok(()),
+        }
     }
-    async fn subscribe(&self, _: &str) -> Result<(), NotifyError> {
-        Ok(())
-    }
-    async fn unsubscribe(&self, _: &str) -> Result<(), NotifyError> {
-        Ok(())
-    }
-    async fn subscriptions(&self) -> Result<Vec<Subscription>, NotifyError> {
-        Ok(Vec::new())
+
+    fn after(&self, call: &Call<'_>) {
+        if call.step == "notify.publish" {
+            self.published.lock().unwrap().push(call.subject.to_owned());
+        }
     }
 }
