@@ -216,10 +216,16 @@ impl MetaRepo for Tap<dyn MetaRepo> {
 #[async_trait]
 impl BlobStore for Tap<dyn BlobStore> {
     async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<BlobMeta, StoreError> {
-        self.around(Call::new("store.put", key), |fault| fault.store(key), self.inner.put(key, bytes, content_type)).await
+        self.around(Call::new("store.put", key), |fault| fault.store(key), self.inner.put(key, bytes, content_type))
+            .await
     }
     async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<BlobMeta, StoreError> {
-        self.around(Call::new("store.put_file", key), |fault| fault.store(key), self.inner.put_file(key, path, content_type)).await
+        self.around(
+            Call::new("store.put_file", key),
+            |fault| fault.store(key),
+            self.inner.put_file(key, path, content_type),
+        )
+        .await
     }
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         self.around(Call::new("store.get", key), |fault| fault.store(key), self.inner.get(key)).await
@@ -239,8 +245,19 @@ impl BlobStore for Tap<dyn BlobStore> {
     async fn check(&self) -> Result<(), StoreError> {
         self.around(Call::new("store.check", ""), |fault| fault.store(""), self.inner.check()).await
     }
-    async fn presign_put(&self, key: &str, content_type: &str, size: u64, expires_in: Duration) -> Result<Option<PresignedPut>, StoreError> {
-        self.around(Call::new("store.presign_put", key), |fault| fault.store(key), self.inner.presign_put(key, content_type, size, expires_in)).await
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+        expires_in: Duration,
+    ) -> Result<Option<PresignedPut>, StoreError> {
+        self.around(
+            Call::new("store.presign_put", key),
+            |fault| fault.store(key),
+            self.inner.presign_put(key, content_type, size, expires_in),
+        )
+        .await
     }
 }
 
@@ -256,7 +273,12 @@ impl JobQueue for Tap<dyn JobQueue> {
         self.around(Call::new("queue.delete", &receipt.0), Fault::queue, self.inner.delete(receipt)).await
     }
     async fn set_visibility(&self, receipt: &Receipt, timeout: Duration) -> Result<(), QueueError> {
-        self.around(Call::with_timeout("queue.set_visibility", &receipt.0, timeout), Fault::queue, self.inner.set_visibility(receipt, timeout)).await
+        self.around(
+            Call::with_timeout("queue.set_visibility", &receipt.0, timeout),
+            Fault::queue,
+            self.inner.set_visibility(receipt, timeout),
+        )
+        .await
     }
     async fn stats(&self) -> Result<QueueStats, QueueError> {
         self.around(Call::new("queue.stats", ""), Fault::queue, self.inner.stats()).await

@@ -98,7 +98,6 @@ impl FaultyStore {
         let _ = self.gate.acquire().await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
     }
-
 }
 
 #[async_trait]
