@@ -159,34 +159,9 @@ fn process() -> &'static metrics_process::Collector {
     COLLECTOR.get_or_init(metrics_process::Collector::default)
 }
 
-/// What a scrape reads fresh: the queue's figures and the process' own.
-pub async fn record_scrape(queue: &dyn crate::queue::JobQueue) {
-    record_queue(queue).await;
+/// Refreshes the process figures, at each scrape.
+pub fn record_process() {
     process().collect();
-}
-
-/// Sets the queue gauges from the queue's own figures; on failure only
-/// `imaged_queue_up` changes (to 0), so stale figures are recognisable.
-async fn record_queue(queue: &dyn crate::queue::JobQueue) {
-    match tokio::time::timeout(crate::queue::STATS_TIMEOUT, queue.stats()).await {
-        Ok(Ok(stats)) => {
-            metrics::gauge!(QUEUE_UP).set(1.0);
-            metrics::gauge!(QUEUE_DEPTH).set(stats.depth as f64);
-            metrics::gauge!(QUEUE_IN_FLIGHT).set(stats.in_flight as f64);
-            metrics::gauge!(QUEUE_DEAD_LETTERS).set(stats.dead_letters as f64);
-            if let Some(age) = stats.oldest_age_secs {
-                metrics::gauge!(QUEUE_OLDEST_AGE_SECONDS).set(age as f64);
-            }
-        }
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, "could not read the queue's figures");
-            metrics::gauge!(QUEUE_UP).set(0.0);
-        }
-        Err(_) => {
-            tracing::warn!("reading the queue's figures timed out");
-            metrics::gauge!(QUEUE_UP).set(0.0);
-        }
-    }
 }
 
 /// Counts a job failed for good.

@@ -1,15 +1,16 @@
-//! One queue delivery, start to finish: parse, heartbeat the visibility
-//! while the pipeline runs, then delete, retry later or release.
+//! One queue delivery, start to finish: parse, keep the message hidden
+//! while the pipeline runs (`heartbeat.rs`), then delete, retry later or
+//! release.
 
 use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{JobError, Pipeline};
+use super::{JobError, Pipeline, heartbeat::Heartbeats};
 use crate::messages::{self, Job};
 use crate::{
     liveness::Activity,
-    queue::{Delivery, JobQueue, QueueError},
+    queue::{Delivery, JobQueue},
     telemetry::{self, JOBS_IN_FLIGHT, JOBS_TOTAL, QUEUE_MESSAGES_TOTAL},
 };
 
@@ -28,6 +29,8 @@ pub struct DeliveryHandler {
     pub queue: Arc<dyn JobQueue>,
     pub pipeline: Arc<Pipeline>,
     pub visibility: Duration,
+    /// Keeps the messages in hand hidden while their jobs run.
+    pub heartbeats: Arc<Heartbeats>,
     pub max_receives: u32,
     /// Counts the deliveries being handled, so that wedged jobs stop the watchdog.
     pub progress: Arc<Activity>,
@@ -56,9 +59,9 @@ impl DeliveryHandler {
                 return self.retry_later(delivery).await;
             }
         };
-        let heartbeat = self.heartbeat(delivery);
+        let hold = self.heartbeats.hold(delivery.receipt.clone());
         let settle = self.run_jobs(&jobs, delivery, shutdown).await;
-        heartbeat.stop().await;
+        hold.release().await;
         match settle {
             Settle::Delete => self.delete(delivery).await,
             Settle::Release => {
@@ -119,42 +122,6 @@ impl DeliveryHandler {
         if let Err(err) = self.queue.set_visibility(&delivery.receipt, backoff).await {
             tracing::warn!(error = %err, "could not delay a message; it reappears after its timeout");
         }
-    }
-
-    /// Extends the message's visibility every third of the timeout while
-    /// the job runs, until [`Heartbeat::stop`].
-    fn heartbeat(&self, delivery: &Delivery) -> Heartbeat {
-        let stop = CancellationToken::new();
-        let (queue, receipt, visibility) = (self.queue.clone(), delivery.receipt.clone(), self.visibility);
-        let token = stop.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = token.cancelled() => return,
-                    _ = tokio::time::sleep(visibility / 3) => {}
-                }
-                match queue.set_visibility(&receipt, visibility).await {
-                    Ok(()) => {}
-                    Err(QueueError::StaleReceipt) => return,
-                    Err(err) => tracing::warn!(error = %err, "heartbeat failed"),
-                }
-            }
-        });
-        Heartbeat { stop, task }
-    }
-}
-
-/// A running heartbeat; stopping it waits for an extension in flight, so
-/// none can land after the message is settled.
-struct Heartbeat {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Heartbeat {
-    async fn stop(self) {
-        self.stop.cancel();
-        let _ = self.task.await;
     }
 }
 

@@ -10,6 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::telemetry;
+
 pub use embedded::EmbeddedQueue;
 pub use sqs::SqsQueue;
 
@@ -86,4 +88,28 @@ pub trait DeadLetters: Send + Sync {
     /// Moves up to `max` dead letters back to the queue as new messages
     /// (received 0 times); returns how many moved.
     async fn redrive(&self, max: usize) -> Result<usize, QueueError>;
+}
+
+/// Sets the queue gauges from the queue's own figures; on failure only
+/// `imaged_queue_up` changes (to 0), so stale figures are recognisable.
+pub async fn record_stats(queue: &dyn JobQueue) {
+    match tokio::time::timeout(STATS_TIMEOUT, queue.stats()).await {
+        Ok(Ok(stats)) => {
+            metrics::gauge!(telemetry::QUEUE_UP).set(1.0);
+            metrics::gauge!(telemetry::QUEUE_DEPTH).set(stats.depth as f64);
+            metrics::gauge!(telemetry::QUEUE_IN_FLIGHT).set(stats.in_flight as f64);
+            metrics::gauge!(telemetry::QUEUE_DEAD_LETTERS).set(stats.dead_letters as f64);
+            if let Some(age) = stats.oldest_age_secs {
+                metrics::gauge!(telemetry::QUEUE_OLDEST_AGE_SECONDS).set(age as f64);
+            }
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "could not read the queue's figures");
+            metrics::gauge!(telemetry::QUEUE_UP).set(0.0);
+        }
+        Err(_) => {
+            tracing::warn!("reading the queue's figures timed out");
+            metrics::gauge!(telemetry::QUEUE_UP).set(0.0);
+        }
+    }
 }

@@ -17,7 +17,13 @@ use aws_sdk_sqs::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
 use super::{DeadLetter, DeadLetters, Delivery, JobQueue, QueueError, QueueStats, Receipt};
+use crate::{
+    liveness::Liveness,
+    workers::{Next, Runner, Worker},
+};
 
 type DeleteRequest = (String, oneshot::Sender<Result<(), QueueError>>);
 
@@ -80,7 +86,9 @@ impl SqsQueue {
             }
         };
         let (deletes, requests) = mpsc::channel(256);
-        tokio::spawn(delete_in_batches(client.clone(), url.to_owned(), requests));
+        // A runner of its own: the deleter lives as long as this queue does.
+        let runner = Runner::new(Liveness::default(), CancellationToken::new(), TaskTracker::new());
+        runner.spawn(BatchDeleter { client: client.clone(), url: url.to_owned(), requests, batch: Vec::new() });
         Ok(Self { client, url: url.to_owned(), redrive, dead_letter_url, visibility, max_receives, deletes })
     }
 
@@ -150,21 +158,42 @@ async fn queue_url_of(client: &Client, arn: &str) -> anyhow::Result<String> {
 
 /// Deletes what has been asked for since the last call, up to ten at a
 /// time: batches form by themselves under load, and no delete waits for
-/// company when the queue is quiet.
-async fn delete_in_batches(client: Client, url: String, mut requests: mpsc::Receiver<DeleteRequest>) {
-    while let Some(first) = requests.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < 10 {
-            match requests.try_recv() {
-                Ok(request) => batch.push(request),
+/// company when the queue is quiet. It runs until its queue is dropped,
+/// so jobs that finish in the drain still delete their messages.
+struct BatchDeleter {
+    client: Client,
+    url: String,
+    requests: mpsc::Receiver<DeleteRequest>,
+    batch: Vec<DeleteRequest>,
+}
+
+#[async_trait]
+impl Worker for BatchDeleter {
+    fn name(&self) -> String {
+        "SQS batch deleter".into()
+    }
+
+    fn deadline(&self) -> Option<Duration> {
+        Some(DELETE_TIMEOUT + Duration::from_secs(10))
+    }
+
+    async fn work(&mut self, _stop: &CancellationToken) -> anyhow::Result<Next> {
+        while self.batch.len() < 10 {
+            match self.requests.try_recv() {
+                Ok(request) => self.batch.push(request),
                 Err(_) => break,
             }
         }
+        let batch = std::mem::take(&mut self.batch);
         let entries = batch.iter().enumerate().map(|(i, (receipt, _))| {
             DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build()
         });
-        let sent =
-            client.delete_message_batch().queue_url(&url).set_entries(entries.collect::<Result<_, _>>().ok()).send();
+        let sent = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.url)
+            .set_entries(entries.collect::<Result<_, _>>().ok())
+            .send();
         let sent = tokio::time::timeout(DELETE_TIMEOUT, sent).await;
         match sent.map_err(|_| "timed out".to_owned()).and_then(|r| r.map_err(|e| DisplayErrorContext(e).to_string())) {
             Ok(out) => {
@@ -186,6 +215,18 @@ async fn delete_in_batches(client: Client, url: String, mut requests: mpsc::Rece
                     let _ = reply.send(Err(QueueError::Unavailable(anyhow::anyhow!("{reason}"))));
                 }
             }
+        }
+        Ok(Next::Idle)
+    }
+
+    /// The next delete asked for; done once the queue is dropped.
+    async fn wait_for_work(&mut self, _stop: &CancellationToken) -> Next {
+        match self.requests.recv().await {
+            Some(first) => {
+                self.batch.push(first);
+                Next::Busy
+            }
+            None => Next::Done,
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::{
     config::Settings,
     images::Images,
     imaging::CpuPool,
-    jobs::{DeliveryHandler, Pipeline, PollerDeps, QueuePoller, Reconciler, Spec},
+    jobs::{DeliveryHandler, Heartbeats, Pipeline, PollerDeps, QueuePoller, Reconciler, Spec},
     liveness::{Activity, Liveness},
     queue::JobQueue,
     systemd::Systemd,
@@ -49,6 +49,10 @@ pub struct Application {
     liveness: Liveness,
     /// Counts the deliveries in hand: the status line's "jobs finished".
     progress: Arc<Activity>,
+    /// Workers that serve the jobs through the drain (heartbeats, the
+    /// systemd monitor), stopped after it by cancelling `services_stop`.
+    services: Runner,
+    services_stop: CancellationToken,
     systemd: Systemd,
     pub backends: Backends,
 }
@@ -112,7 +116,9 @@ impl Application {
         // The pollers and the reconciler stop with the host, in the tracker
         // that the drain waits for with the jobs they start.
         let runner = Runner::new(liveness.clone(), shutdown.clone(), jobs.clone());
-        let progress = start_pollers(&settings, &backends, &images, &runner, &jobs, &liveness)?;
+        let services_stop = CancellationToken::new();
+        let services = Runner::new(liveness.clone(), services_stop.clone(), TaskTracker::new());
+        let progress = start_pollers(&settings, &backends, &images, &runner, &services, &jobs, &liveness)?;
         if settings.reconcile.interval_secs > 0 {
             runner.spawn(reconciler(&settings, &backends, images));
         }
@@ -127,6 +133,8 @@ impl Application {
             grace: Duration::from_secs(settings.processing.shutdown_grace_secs),
             liveness,
             progress,
+            services,
+            services_stop,
             systemd: Systemd::from_env(),
             backends,
         })
@@ -161,11 +169,9 @@ impl Application {
             tokio::spawn(metrics);
         }
         self.systemd.notify(&[NotifyState::Ready]);
-        // The monitor keeps reporting through the drain, and stops after it.
-        let monitor = CancellationToken::new();
         let queue = self.backends.queue.clone();
         if let Some(worker) = self.systemd.clone().monitor(self.liveness.clone(), self.progress.clone(), queue) {
-            Runner::new(self.liveness, monitor.clone(), TaskTracker::new()).spawn(worker);
+            self.services.spawn(worker);
         }
         let early = tokio::select! {
             _ = self.shutdown.cancelled() => None,
@@ -182,7 +188,7 @@ impl Application {
             );
         }
         futures_util::future::join_all(handles.iter().map(|handle| handle.stop(true))).await;
-        monitor.cancel();
+        self.services_stop.cancel();
         match early {
             Some(result) => Ok(result??),
             None => Ok(()),
@@ -196,10 +202,11 @@ fn start_pollers(
     backends: &Backends,
     images: &Arc<Images>,
     runner: &Runner,
+    services: &Runner,
     jobs: &TaskTracker,
     liveness: &Liveness,
 ) -> anyhow::Result<Arc<Activity>> {
-    let handler = job_handler(settings, backends, images.clone(), liveness)?;
+    let handler = job_handler(settings, backends, images.clone(), services, liveness)?;
     let progress = handler.progress.clone();
     // Two jobs per core keep the CPU busy while others wait on I/O.
     let slots = Arc::new(Semaphore::new(handler.pipeline.cpu.threads() * 2));
@@ -223,6 +230,7 @@ pub fn job_handler(
     settings: &Settings,
     backends: &Backends,
     images: Arc<Images>,
+    services: &Runner,
     liveness: &Liveness,
 ) -> anyhow::Result<DeliveryHandler> {
     let p = &settings.processing;
@@ -237,10 +245,14 @@ pub fn job_handler(
         spec,
         p.pixel_budget_mp,
     );
+    let visibility = Duration::from_secs(settings.queue.visibility_timeout_secs);
+    let heartbeats = Heartbeats::new(backends.queue.clone(), visibility);
+    services.spawn(heartbeats.worker());
     Ok(DeliveryHandler {
         queue: backends.queue.clone(),
         pipeline: Arc::new(pipeline),
-        visibility: Duration::from_secs(settings.queue.visibility_timeout_secs),
+        visibility,
+        heartbeats,
         max_receives: backends.queue.max_receives(),
         progress: liveness.counter("jobs", stall),
     })
@@ -308,7 +320,8 @@ fn metrics_server(addr: std::net::SocketAddr, queue: Arc<dyn JobQueue>) -> anyho
             web::get().to(move || {
                 let (handle, queue) = (handle.clone(), queue.clone());
                 async move {
-                    telemetry::record_scrape(queue.as_ref()).await;
+                    crate::queue::record_stats(queue.as_ref()).await;
+                    telemetry::record_process();
                     handle.run_upkeep();
                     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
                 }

@@ -203,8 +203,8 @@ async fn an_object_announced_four_times_at_once_gets_one_row_and_one_set_of_vari
 
 #[actix_web::test]
 async fn two_pollers_handed_the_same_message_at_once_make_one_set_of_variants_and_one_notice() {
-    use imaged::{db::JobStatus, liveness::Liveness, startup};
-    use tokio_util::sync::CancellationToken;
+    use imaged::{db::JobStatus, liveness::Liveness, startup, workers::Runner};
+    use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
     let dir = tempfile::tempdir().unwrap();
     let settings = api_only(dir.path()).await;
@@ -215,7 +215,8 @@ async fn two_pollers_handed_the_same_message_at_once_make_one_set_of_variants_an
     let id = app.upload_ok("twice.jpg", jpeg(1200, 900)).await;
     let handler = || {
         let images = startup::images(&settings, &backends, "http://imaged.test".into());
-        startup::job_handler(&settings, &backends, images, &Liveness::default()).unwrap()
+        let services = Runner::new(Liveness::default(), CancellationToken::new(), TaskTracker::new());
+        startup::job_handler(&settings, &backends, images, &services, &Liveness::default()).unwrap()
     };
     let (first, second) = (handler(), handler());
     let delivery = backends.queue.receive(1, Duration::from_secs(5)).await.unwrap().remove(0);

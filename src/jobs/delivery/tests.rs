@@ -16,8 +16,11 @@ use crate::{
     messages::upload_body,
     startup::{Backends, job_handler},
     storage::BlobStore,
+    liveness::Liveness,
     testing::{Call, Fault, Hook, Tap},
+    workers::Runner,
 };
+use tokio_util::task::TaskTracker;
 
 /// Runs its function ahead of every read of the store: a delay, as a slow network
 /// would have, or a step of a test's choreography.
@@ -73,7 +76,13 @@ async fn setup_with(
     let published = Arc::new(AtomicUsize::new(0));
     backends.notifier = Tap::new(backends.notifier.clone(), Arc::new(Counting(published.clone())));
     let images = crate::startup::images(&settings, &backends, "http://imaged.test".into());
-    (job_handler(&settings, &backends, images, &Default::default()).unwrap(), backends, id, published)
+    let handler = job_handler(&settings, &backends, images, &services(), &Default::default()).unwrap();
+    (handler, backends, id, published)
+}
+
+/// A runner for the handler's heartbeats, never stopped.
+fn services() -> Runner {
+    Runner::new(Liveness::default(), CancellationToken::new(), TaskTracker::new())
 }
 
 #[tokio::test]
@@ -156,6 +165,8 @@ async fn a_heartbeat_in_flight_cannot_hide_a_released_message_again() {
         setup_with(dir.path(), 3, |inner| Tap::new(inner, Arc::new(BeforeRead(before_read)))).await;
     let late = LateHeartbeat { visibility: handler.visibility, heartbeat_sent, settling: tokio::sync::Notify::new() };
     handler.queue = Tap::new(handler.queue.clone(), Arc::new(late));
+    handler.heartbeats = crate::jobs::Heartbeats::new(handler.queue.clone(), handler.visibility);
+    services().spawn(handler.heartbeats.worker());
     let delivery = handler.queue.receive(1, Duration::ZERO).await.unwrap().remove(0);
     // The first heartbeat goes out while the job reads; shutdown comes
     // before admission, so the message is released with the heartbeat
