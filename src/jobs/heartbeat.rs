@@ -39,13 +39,7 @@ struct Held {
 
 impl Heartbeats {
     pub fn new(queue: Arc<dyn JobQueue>, visibility: Duration) -> Arc<Self> {
-        Arc::new(Self {
-            queue,
-            visibility,
-            held: Mutex::default(),
-            next_id: AtomicU64::new(0),
-            changed: Notify::new(),
-        })
+        Arc::new(Self { queue, visibility, held: Mutex::default(), next_id: AtomicU64::new(0), changed: Notify::new() })
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Held>> {

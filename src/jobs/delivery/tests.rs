@@ -13,10 +13,10 @@ use super::*;
 use crate::{
     config::Settings,
     db::{JobStatus, NewImage},
+    liveness::Liveness,
     messages::upload_body,
     startup::{Backends, job_handler},
     storage::BlobStore,
-    liveness::Liveness,
     testing::{Call, Fault, Hook, Tap},
     workers::Runner,
 };
