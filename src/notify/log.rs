@@ -10,7 +10,6 @@ use super::{Notifier, NotifyError, Subscription};
 /// SNS's ARN for a subscription the address owner has not confirmed yet.
 const PENDING: &str = "PendingConfirmation";
 const OWNER: &str = "000000000000";
-pub const DEFAULT_TOPIC_ARN: &str = "arn:aws:sns:local:000000000000:imaged-notices";
 
 pub struct LogNotifier {
     pool: SqlitePool,
@@ -20,7 +19,6 @@ pub struct LogNotifier {
 
 impl LogNotifier {
     pub fn new(pool: SqlitePool, topic_arn: &str, auto_confirm: bool) -> Self {
-        let topic_arn = if topic_arn.is_empty() { DEFAULT_TOPIC_ARN } else { topic_arn };
         Self { pool, topic_arn: topic_arn.to_owned(), auto_confirm }
     }
 }
