@@ -90,6 +90,7 @@ fn summary(s: &Settings) -> serde_json::Value {
         "notify": format!("{:?}", s.notify.backend).to_lowercase(),
         "database": if matches!(s.database.url, DatabaseUrl::Mysql(_)) { "mysql" } else { "sqlite" },
         "sizes": s.processing.sizes, "quality": s.processing.quality,
+        "decided": s.decided,
     })
 }
 

@@ -9,6 +9,15 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// CloudX's `DB_PORT` default.
 const DEFAULT_DB_PORT: &str = "3306";
+/// Where the CloudX app listens.
+pub const CLOUDX_BIND: &str = "0.0.0.0:80";
+
+/// Whether the settings `environment` made select an AWS backend.
+pub fn selects_aws(imaged: &HashMap<String, String>) -> bool {
+    ["IMAGED__STORAGE__BACKEND", "IMAGED__QUEUE__BACKEND", "IMAGED__NOTIFY__BACKEND", "IMAGED__DATABASE__URL"]
+        .iter()
+        .any(|key| imaged.contains_key(*key))
+}
 
 /// The `IMAGED__…` variables that `env`'s CloudX variables stand for.
 pub fn environment(env: &HashMap<String, String>) -> HashMap<String, String> {
@@ -80,6 +89,27 @@ mod tests {
         assert_eq!(s.database.url.to_string(), "mysql://admin@db.example.rds.amazonaws.com:3306/cloudximages");
         assert_eq!(s.database.password_secret, "DatabaseSecret-z");
         assert!(s.uses_aws());
+    }
+
+    #[test]
+    fn a_cloudx_host_is_answered_on_cloudxs_port_unless_a_bind_is_set() {
+        let s = Settings::load_from(None, env(CLOUDX_HOST)).unwrap();
+        assert_eq!(s.http.bind.to_string(), "0.0.0.0:80");
+        assert!(s.decided.iter().any(|why| why.starts_with("http.bind = 0.0.0.0:80")), "{:?}", s.decided);
+
+        let mut vars = CLOUDX_HOST.to_vec();
+        vars.push(("IMAGED__HTTP__BIND", "127.0.0.1:9000"));
+        let s = Settings::load_from(None, env(&vars)).unwrap();
+        assert_eq!((s.http.bind.to_string(), s.decided.len()), ("127.0.0.1:9000".into(), 0));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("imaged.toml");
+        std::fs::write(&file, "[http]\nbind = \"0.0.0.0:8080\"\n").unwrap();
+        let s = Settings::load_from(Some(&file), env(CLOUDX_HOST)).unwrap();
+        assert_eq!(s.http.bind.to_string(), "0.0.0.0:8080", "the file's bind wins");
+
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!((s.http.bind.to_string(), s.decided.len()), ("127.0.0.1:8080".into(), 0), "not a CloudX host");
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub struct Settings {
     pub processing: ProcessingSettings,
     pub reconcile: ReconcileSettings,
     pub log: LogSettings,
+    /// Settings decided from others rather than given, each with why (for
+    /// `check-config` and the start-up log).
+    #[serde(skip)]
+    pub decided: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -228,12 +232,24 @@ impl Settings {
         if let Some(file) = file {
             builder = builder.add_source(File::from(file).required(true));
         }
-        let settings: Settings = builder
-            .add_source(imaged_environment(cloudx::environment(&env)))
+        let mut cloudx = cloudx::environment(&env);
+        let mut decided = Vec::new();
+        // A CloudX host answered on 0.0.0.0:80: so does imaged in its
+        // place, unless a file or a variable of imaged's says otherwise.
+        if cloudx::selects_aws(&cloudx) && !env.contains_key("IMAGED__HTTP__BIND") && !file_sets(file, "http.bind")? {
+            cloudx.insert("IMAGED__HTTP__BIND".into(), cloudx::CLOUDX_BIND.into());
+            decided.push(format!(
+                "http.bind = {}: the CloudX app's address, as CloudX's variables select the AWS backends and no http.bind is set",
+                cloudx::CLOUDX_BIND
+            ));
+        }
+        let mut settings: Settings = builder
+            .add_source(imaged_environment(cloudx))
             .add_source(imaged_environment(env))
             .build()?
             .try_deserialize()?;
         settings.validate()?;
+        settings.decided = decided;
         Ok(settings)
     }
 
@@ -267,6 +283,13 @@ impl Settings {
     pub fn local_database(&self) -> PathBuf {
         self.data_dir.join("imaged.db")
     }
+}
+
+/// Whether the config file sets `key`.
+fn file_sets(file: Option<&Path>, key: &str) -> Result<bool, ConfigError> {
+    let Some(file) = file else { return Ok(false) };
+    let config = Config::builder().add_source(File::from(file).required(true)).build()?;
+    Ok(config.get_string(key).is_ok())
 }
 
 /// `IMAGED__SECTION__KEY` variables from `env`.

@@ -122,6 +122,9 @@ impl Application {
         if settings.reconcile.interval_secs > 0 {
             runner.spawn(reconciler(&settings, &backends, images));
         }
+        for why in &settings.decided {
+            tracing::info!(setting = why.as_str(), "decided");
+        }
         tracing::info!(port, ?metrics_port, data_dir = %settings.data_dir.display(), "imaged ready");
         Ok(Self {
             port,
