@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     liveness::{Activity, Liveness},
     queue::{JobQueue, STATS_TIMEOUT},
-    workers::{Next, Worker},
+    workers::{Next, Worker, rest},
 };
 
 /// How often the status line is refreshed when there is no watchdog.
@@ -95,10 +95,7 @@ impl Worker for Monitor {
     }
 
     async fn wait_for_work(&mut self, stop: &CancellationToken) -> Next {
-        tokio::select! {
-            _ = stop.cancelled() => Next::Done,
-            _ = tokio::time::sleep(self.every) => Next::Busy,
-        }
+        rest(stop, self.every).await
     }
 }
 

@@ -96,10 +96,7 @@ async fn run(mut worker: impl Worker, activity: Arc<Activity>, stop: Cancellatio
             }
             Next::Throttled(pause) => {
                 report(&name, &activity, State::BackingOff, Some(pause + RESUME_GRACE));
-                tokio::select! {
-                    _ = stop.cancelled() => Next::Done,
-                    _ = tokio::time::sleep(pause) => Next::Busy,
-                }
+                rest(&stop, pause).await
             }
             Next::Idle => {
                 report(&name, &activity, State::Idle, None);
@@ -109,6 +106,15 @@ async fn run(mut worker: impl Worker, activity: Arc<Activity>, stop: Cancellatio
         };
     }
     report(&name, &activity, State::Stopped, None);
+}
+
+/// Busy again after `pause`, or done when `stop` comes first: the wait of
+/// a worker that works at intervals.
+pub async fn rest(stop: &CancellationToken, pause: Duration) -> Next {
+    tokio::select! {
+        _ = stop.cancelled() => Next::Done,
+        _ = tokio::time::sleep(pause) => Next::Busy,
+    }
 }
 
 /// Logs and counts a failed unit of work; the pause before the next.

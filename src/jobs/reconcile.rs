@@ -34,7 +34,7 @@ use crate::{
     images::Images,
     queue::JobQueue,
     telemetry::RECONCILED_TOTAL,
-    workers::{Next, Worker},
+    workers::{Next, Worker, rest},
 };
 
 /// Rows looked at per kind and pass; the next pass takes the rest.
@@ -133,10 +133,7 @@ impl Worker for Reconciler {
     }
 
     async fn wait_for_work(&mut self, stop: &CancellationToken) -> Next {
-        tokio::select! {
-            _ = stop.cancelled() => Next::Done,
-            _ = tokio::time::sleep(Duration::from_secs(self.settings.interval_secs)) => Next::Busy,
-        }
+        rest(stop, Duration::from_secs(self.settings.interval_secs)).await
     }
 }
 
