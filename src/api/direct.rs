@@ -76,7 +76,7 @@ pub async fn upload_url(
         None => {
             let grant = state.grants.issue(&object_key, &content_type, size);
             let headers = [("content-type".to_owned(), content_type), ("content-length".to_owned(), size.to_string())];
-            (format!("{}/api/image/direct/{grant}", state.public_base), headers.into())
+            (format!("{}/api/image/direct/{grant}", state.images.public_base()), headers.into())
         }
     };
     let expires_in_secs = expires_in.as_secs();

@@ -38,8 +38,6 @@ pub struct AppState {
     pub images: Arc<Images>,
     /// What the handlers read (and the notification routes change).
     pub backends: Backends,
-    /// Base of download links, decided at start (never from a request).
-    pub public_base: String,
     /// What each background loop is doing, for `/readyz`.
     pub liveness: Liveness,
     pub max_upload_bytes: usize,
@@ -71,7 +69,6 @@ impl AppState {
     ) -> Self {
         let budget = settings.http.upload_bytes_in_flight.min(Semaphore::MAX_PERMITS);
         Self {
-            public_base: images.public_base().to_owned(),
             liveness,
             images,
             backends: backends.clone(),
