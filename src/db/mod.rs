@@ -40,6 +40,16 @@ pub struct NewImage {
 }
 
 impl NewImage {
+    /// The row of the object stored under `key`, as the store reports it.
+    pub fn stored(key: String, meta: BlobMeta) -> Self {
+        Self {
+            object_key: key,
+            object_type: meta.content_type,
+            last_modified: meta.last_modified,
+            object_size: meta.size as i64,
+        }
+    }
+
     /// The row this becomes once inserted as `id`.
     pub fn into_row(self, id: i64) -> ImageRow {
         let Self { object_key, object_type, last_modified, object_size } = self;

@@ -21,12 +21,7 @@ impl Images {
     ) -> Result<i64, LifecycleError> {
         self.meta.journal(&key).await?;
         let stored = self.blobs.put_file(&key, file, content_type).await?;
-        let image = NewImage {
-            object_key: key,
-            object_type: stored.content_type,
-            last_modified: stored.last_modified,
-            object_size: stored.size as i64,
-        };
+        let image = NewImage::stored(key, stored);
         let id = self.meta.insert_image(&image, Some(kind.mime())).await?;
         let row = image.into_row(id);
         if let Err(err) = self.queue.send(&self.upload_message(&row)).await {
@@ -47,12 +42,7 @@ impl Images {
             Err(StoreError::NotFound(_)) => return Ok(None),
             other => other?,
         };
-        let image = NewImage {
-            object_key: key.to_owned(),
-            object_type: head.content_type,
-            last_modified: head.last_modified,
-            object_size: head.size as i64,
-        };
+        let image = NewImage::stored(key.to_owned(), head);
         Ok(Some(self.meta.insert_image(&image, None).await?))
     }
 }

@@ -33,12 +33,7 @@ async fn reconciling(dir: &std::path::Path) -> Settings {
 async fn stored_without_message(backends: &Backends, name: &str) -> i64 {
     let key = format!("images/{name}");
     let stored = backends.blobs.put(&key, Bytes::from(jpeg(640, 480)), "binary/octet-stream").await.unwrap();
-    let image = NewImage {
-        object_key: key,
-        object_type: stored.content_type,
-        last_modified: stored.last_modified,
-        object_size: stored.size as i64,
-    };
+    let image = NewImage::stored(key, stored);
     backends.meta.insert_image(&image, Some("image/jpeg")).await.unwrap()
 }
 

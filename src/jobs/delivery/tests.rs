@@ -64,12 +64,7 @@ async fn setup_with(
         out
     };
     let stored = backends.blobs.put("images/x-a.jpg", Bytes::from(jpeg), "binary/octet-stream").await.unwrap();
-    let image = NewImage {
-        object_key: "images/x-a.jpg".into(),
-        object_type: stored.content_type,
-        last_modified: stored.last_modified,
-        object_size: stored.size as i64,
-    };
+    let image = NewImage::stored("images/x-a.jpg".into(), stored);
     let id = backends.meta.insert_image(&image, None).await.unwrap();
     backends.queue.send(&upload_body(&image.into_row(id), "http://h/api/image/file/1")).await.unwrap();
     backends.blobs = wrap(backends.blobs.clone());
