@@ -5,7 +5,7 @@
 //! a message received more than `queue.max_receives` times, logging its
 //! body, so a poison message cannot circulate forever.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -13,23 +13,19 @@ use aws_sdk_sqs::{
     Client,
     error::DisplayErrorContext,
     operation::change_message_visibility::ChangeMessageVisibilityError as VisibilityError,
-    types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName as Attr, QueueAttributeName},
+    types::{MessageSystemAttributeName as Attr, QueueAttributeName},
 };
 use tokio::sync::{mpsc, oneshot};
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{DeadLetter, DeadLetters, Delivery, JobQueue, QueueError, QueueStats, Receipt};
-use crate::{
-    liveness::Liveness,
-    workers::{Next, Runner, Worker},
-};
+use crate::{liveness::Liveness, workers::Runner};
 
-type DeleteRequest = (String, oneshot::Sender<Result<(), QueueError>>);
+mod deleter;
 
-/// A batch delete that takes longer fails its requests (the messages come
-/// back, and their jobs, being idempotent, are redone).
-const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
+use deleter::{BatchDeleter, DeleteRequest};
+
 /// How long listing the dead letters hides each from other readers.
 const LIST_HIDE: Duration = Duration::from_secs(30);
 
@@ -88,7 +84,7 @@ impl SqsQueue {
         let (deletes, requests) = mpsc::channel(256);
         // A runner of its own: the deleter lives as long as this queue does.
         let runner = Runner::new(Liveness::default(), CancellationToken::new(), TaskTracker::new());
-        runner.spawn(BatchDeleter { client: client.clone(), url: url.to_owned(), requests, batch: Vec::new() });
+        runner.spawn(BatchDeleter::new(client.clone(), url.to_owned(), requests));
         Ok(Self { client, url: url.to_owned(), redrive, dead_letter_url, visibility, max_receives, deletes })
     }
 
@@ -154,81 +150,6 @@ async fn queue_url_of(client: &Client, arn: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(e)))
         .with_context(|| format!("looking up the dead-letter queue {arn}"))?;
     out.queue_url().map(str::to_owned).context("GetQueueUrl returned no URL")
-}
-
-/// Deletes what has been asked for since the last call, up to ten at a
-/// time: batches form by themselves under load, and no delete waits for
-/// company when the queue is quiet. It runs until its queue is dropped,
-/// so jobs that finish in the drain still delete their messages.
-struct BatchDeleter {
-    client: Client,
-    url: String,
-    requests: mpsc::Receiver<DeleteRequest>,
-    batch: Vec<DeleteRequest>,
-}
-
-#[async_trait]
-impl Worker for BatchDeleter {
-    fn name(&self) -> String {
-        "SQS batch deleter".into()
-    }
-
-    fn deadline(&self) -> Option<Duration> {
-        Some(DELETE_TIMEOUT + Duration::from_secs(10))
-    }
-
-    async fn work(&mut self, _stop: &CancellationToken) -> anyhow::Result<Next> {
-        while self.batch.len() < 10 {
-            match self.requests.try_recv() {
-                Ok(request) => self.batch.push(request),
-                Err(_) => break,
-            }
-        }
-        let batch = std::mem::take(&mut self.batch);
-        let entries = batch.iter().enumerate().map(|(i, (receipt, _))| {
-            DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build()
-        });
-        let sent = self
-            .client
-            .delete_message_batch()
-            .queue_url(&self.url)
-            .set_entries(entries.collect::<Result<_, _>>().ok())
-            .send();
-        let sent = tokio::time::timeout(DELETE_TIMEOUT, sent).await;
-        match sent.map_err(|_| "timed out".to_owned()).and_then(|r| r.map_err(|e| DisplayErrorContext(e).to_string())) {
-            Ok(out) => {
-                let failed: HashMap<String, String> = out
-                    .failed()
-                    .iter()
-                    .map(|f| (f.id().to_owned(), format!("{}: {}", f.code(), f.message().unwrap_or_default())))
-                    .collect();
-                for (i, (_, reply)) in batch.into_iter().enumerate() {
-                    let result = match failed.get(&i.to_string()) {
-                        Some(reason) => Err(QueueError::Unavailable(anyhow::anyhow!("delete failed: {reason}"))),
-                        None => Ok(()),
-                    };
-                    let _ = reply.send(result);
-                }
-            }
-            Err(reason) => {
-                for (_, reply) in batch {
-                    let _ = reply.send(Err(QueueError::Unavailable(anyhow::anyhow!("{reason}"))));
-                }
-            }
-        }
-        Ok(Next::Idle)
-    }
-
-    /// The next delete asked for; done once the queue is dropped.
-    async fn wait_for_work(&mut self, _stop: &CancellationToken) -> Next {
-        match self.requests.recv().await {
-            Some(first) => {
-                self.batch.push(first);
-                Next::Busy
-            }
-            None => Next::Done,
-        }
-    }
 }
 
 #[async_trait]
