@@ -5,6 +5,7 @@
 mod mysql;
 mod shared;
 mod sqlite;
+mod steps;
 
 use std::time::Duration;
 
