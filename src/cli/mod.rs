@@ -1,4 +1,4 @@
-//! The command line: `imaged [--config FILE] [serve|migrate|check-config|thumbnail|dlq]`.
+//! The command line: `imaged [--config FILE] [--cloudx-config PATH] [serve|migrate|check-config|thumbnail|dlq]`.
 
 mod dlq;
 mod thumbnail;
@@ -19,6 +19,9 @@ pub struct Cli {
     /// A TOML file layered over config/default.toml (environment IMAGED__SECTION__KEY wins over both).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The CloudX app's config.yaml: its keys count as environment variables, and one set in the environment wins.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub cloudx_config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -39,7 +42,7 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let settings = match Settings::load(cli.config.as_deref(), cli.cloudx_config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
             report(&err);
@@ -88,7 +91,12 @@ fn summary(s: &Settings) -> serde_json::Value {
         "storage": format!("{:?}", s.storage.backend).to_lowercase(),
         "queue": format!("{:?}", s.queue.backend).to_lowercase(),
         "notify": format!("{:?}", s.notify.backend).to_lowercase(),
-        "database": if matches!(s.database.url, DatabaseUrl::Mysql(_)) { "mysql" } else { "sqlite" },
+        "database": match s.database.url {
+            DatabaseUrl::Mysql(_) => serde_json::json!({
+                "kind": "mysql", "host": s.database.url.host(), "schema": s.database.schema, "tls": s.database.tls().as_str(),
+            }),
+            _ => "sqlite".into(),
+        },
         "sizes": s.processing.sizes, "quality": s.processing.quality,
         "decided": s.decided,
     })

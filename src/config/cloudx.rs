@@ -3,9 +3,12 @@
 //! `IMAGED__…` setting it means; real `IMAGED__…` variables come later and
 //! win where both are set.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, path::Path};
 
+use config::{Config, File, FileFormat};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::ConfigError;
 
 /// CloudX's `DB_PORT` default.
 const DEFAULT_DB_PORT: &str = "3306";
@@ -17,6 +20,14 @@ pub fn selects_aws(imaged: &HashMap<String, String>) -> bool {
     ["IMAGED__STORAGE__BACKEND", "IMAGED__QUEUE__BACKEND", "IMAGED__NOTIFY__BACKEND", "IMAGED__DATABASE__URL"]
         .iter()
         .any(|key| imaged.contains_key(*key))
+}
+
+/// The keys of CloudX's `config.yaml` (a flat map), each with its value as
+/// the text it becomes in the environment.
+pub fn config_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let invalid = |err: config::ConfigError| ConfigError::Invalid { key: "cloudx_config", reason: err.to_string() };
+    let yaml = File::from(path).format(FileFormat::Yaml).required(true);
+    Config::builder().add_source(yaml).build().and_then(Config::try_deserialize).map_err(invalid)
 }
 
 /// The `IMAGED__…` variables that `env`'s CloudX variables stand for.
@@ -110,6 +121,35 @@ mod tests {
 
         let s = Settings::load_from(None, env(&[])).unwrap();
         assert_eq!((s.http.bind.to_string(), s.decided.len()), ("127.0.0.1:8080".into(), 0), "not a CloudX host");
+    }
+
+    #[test]
+    fn cloudxs_config_yaml_is_read_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = dir.path().join("config.yaml");
+        let mut text = String::new();
+        for (key, value) in CLOUDX_HOST {
+            text += &format!("{key}: {value}\n");
+        }
+        std::fs::write(&yaml, text + "DB_PORT: 3307\n").unwrap();
+        let path = yaml.to_str().unwrap();
+
+        let s = Settings::load_from(None, env(&[("IMAGED__CLOUDX_CONFIG", path)])).unwrap();
+        assert_eq!(s.storage.bucket, "cloudximage-imagestorebucket-abc");
+        assert_eq!(s.database.url.to_string(), "mysql://admin@db.example.rds.amazonaws.com:3307/cloudximages");
+        assert_eq!(s.http.bind.to_string(), "0.0.0.0:80", "as with the variables");
+        assert!(s.decided.iter().any(|why| why.starts_with(path)), "{:?}", s.decided);
+
+        let s = Settings::load_from(None, env(&[("IMAGED__CLOUDX_CONFIG", path), ("S3_BUCKET", "from-env")])).unwrap();
+        assert_eq!(s.storage.bucket, "from-env", "a variable set in the environment wins, as in CloudX");
+
+        let file = dir.path().join("imaged.toml");
+        std::fs::write(&file, format!("cloudx_config = {path:?}\n")).unwrap();
+        assert_eq!(Settings::load_from(Some(&file), env(&[])).unwrap().queue.backend, QueueBackend::Sqs);
+
+        let missing = dir.path().join("nope.yaml");
+        let err = Settings::load_from(None, env(&[("IMAGED__CLOUDX_CONFIG", missing.to_str().unwrap())])).unwrap_err();
+        assert!(err.to_string().contains("cloudx_config") && err.to_string().contains("nope.yaml"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! are refused so a typo is an error, not a silent default.
 
 mod cloudx;
+mod database;
 mod parse;
 mod validate;
 
@@ -17,6 +18,7 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+pub use database::{CaBundle, DatabaseSettings, DatabaseTls, RDS_CA_BUNDLE, RDS_CA_BUNDLE_PATH};
 pub use parse::DatabaseUrl;
 
 /// The built-in layer: every key with its default.
@@ -35,6 +37,8 @@ pub enum ConfigError {
 pub struct Settings {
     /// Where the embedded backends keep their files.
     pub data_dir: PathBuf,
+    /// The CloudX app's `config.yaml`, read as more environment.
+    pub cloudx_config: PathBuf,
     pub http: HttpSettings,
     pub metrics: MetricsSettings,
     pub storage: StorageSettings,
@@ -104,19 +108,6 @@ pub enum StorageBackend {
 pub struct StorageSettings {
     pub backend: StorageBackend,
     pub bucket: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseSettings {
-    /// "" → SQLite in `data_dir`; `sqlite:…` or `mysql://…`.
-    pub url: DatabaseUrl,
-    pub password: SecretString,
-    /// Secrets Manager id of a JSON secret whose `password` key holds it.
-    pub password_secret: String,
-    /// PEM bundle the MySQL server's certificate is verified against.
-    pub ca_file: String,
-    pub max_connections: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -221,26 +212,62 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Loads the layers from the process environment and validates them.
-    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        Self::load_from(file, std::env::vars().collect())
+    /// Loads the layers from the process environment (and `cloudx_config`,
+    /// the `--cloudx-config` flag, when given) and validates them.
+    pub fn load(file: Option<&Path>, cloudx_config: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut env: HashMap<String, String> = std::env::vars().collect();
+        if let Some(path) = cloudx_config {
+            env.insert(CLOUDX_CONFIG_VAR.into(), path.to_string_lossy().into_owned());
+        }
+        Self::load_from(file, env)
     }
 
     /// Like [`Settings::load`], with the environment given.
     pub fn load_from(file: Option<&Path>, env: HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::load_as(file, env, cloudx::CLOUDX_BIND)
+    }
+
+    /// Like [`Settings::load_from`], with the address the CloudX app
+    /// listened on (a test gives one on port 0).
+    pub fn load_as(
+        file: Option<&Path>,
+        mut env: HashMap<String, String>,
+        cloudx_bind: &str,
+    ) -> Result<Self, ConfigError> {
         let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Some(file) = file {
             builder = builder.add_source(File::from(file).required(true));
         }
-        let mut cloudx = cloudx::environment(&env);
         let mut decided = Vec::new();
+        // CloudX's config.yaml, by CloudX's rule: each key becomes an
+        // environment variable unless one of that name is set.
+        let cloudx_config = env.get(CLOUDX_CONFIG_VAR).cloned().or(file_value(file, "cloudx_config")?);
+        if let Some(path) = cloudx_config.filter(|path| !path.is_empty()) {
+            let (mut read, mut kept) = (Vec::new(), Vec::new());
+            for (key, value) in cloudx::config_file(Path::new(&path))? {
+                match env.contains_key(&key) {
+                    true => kept.push(key),
+                    false => {
+                        read.push(key.clone());
+                        env.insert(key, value);
+                    }
+                }
+            }
+            read.sort();
+            kept.sort();
+            decided
+                .push(format!("{path}: CloudX's settings {read:?} read; {kept:?} set in the environment, which wins"));
+        }
+        let mut cloudx = cloudx::environment(&env);
         // A CloudX host answered on 0.0.0.0:80: so does imaged in its
         // place, unless a file or a variable of imaged's says otherwise.
-        if cloudx::selects_aws(&cloudx) && !env.contains_key("IMAGED__HTTP__BIND") && !file_sets(file, "http.bind")? {
-            cloudx.insert("IMAGED__HTTP__BIND".into(), cloudx::CLOUDX_BIND.into());
+        if cloudx::selects_aws(&cloudx)
+            && !env.contains_key("IMAGED__HTTP__BIND")
+            && file_value(file, "http.bind")?.is_none()
+        {
+            cloudx.insert("IMAGED__HTTP__BIND".into(), cloudx_bind.into());
             decided.push(format!(
-                "http.bind = {}: the CloudX app's address, as CloudX's variables select the AWS backends and no http.bind is set",
-                cloudx::CLOUDX_BIND
+                "http.bind = {cloudx_bind}: the CloudX app's address, as CloudX's variables select the AWS backends and no http.bind is set"
             ));
         }
         let mut settings: Settings = builder
@@ -285,11 +312,14 @@ impl Settings {
     }
 }
 
-/// Whether the config file sets `key`.
-fn file_sets(file: Option<&Path>, key: &str) -> Result<bool, ConfigError> {
-    let Some(file) = file else { return Ok(false) };
+/// The variable that names CloudX's config.yaml (`cloudx_config`).
+const CLOUDX_CONFIG_VAR: &str = "IMAGED__CLOUDX_CONFIG";
+
+/// The value the config file gives `key`, if it sets it.
+fn file_value(file: Option<&Path>, key: &str) -> Result<Option<String>, ConfigError> {
+    let Some(file) = file else { return Ok(None) };
     let config = Config::builder().add_source(File::from(file).required(true)).build()?;
-    Ok(config.get_string(key).is_ok())
+    Ok(config.get_string(key).ok())
 }
 
 /// `IMAGED__SECTION__KEY` variables from `env`.
@@ -378,15 +408,14 @@ mod tests {
 
     #[test]
     fn the_production_example_is_valid() {
-        let ca = tempfile::NamedTempFile::new().unwrap();
-        let ca = ca.path().to_str().unwrap();
         let example = Path::new("config/production.toml");
-        let s = Settings::load_from(Some(example), env(&[("IMAGED__DATABASE__CA_FILE", ca)])).unwrap();
+        let s = Settings::load_from(Some(example), env(&[])).unwrap();
         assert_eq!(
             (s.storage.backend, s.queue.backend, s.notify.backend),
             (StorageBackend::S3, QueueBackend::Sqs, NotifyBackend::Sns)
         );
         assert!(matches!(s.database.url, DatabaseUrl::Mysql(_)));
+        assert_eq!((s.database.tls(), s.database.ca()), (DatabaseTls::VerifyIdentity, CaBundle::Rds));
         assert!(!s.needs_local_db());
     }
 

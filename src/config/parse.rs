@@ -99,9 +99,25 @@ impl FromStr for DatabaseUrl {
         } else if url.starts_with("sqlite:") {
             Ok(Self::Sqlite(url.to_owned()))
         } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            let parsed = url::Url::parse(url).map_err(|err| format!("{url:?}: {err}"))?;
+            if parsed.path().trim_matches('/').is_empty() {
+                return Err(format!(
+                    "{url:?} names no database: expected the CloudX one, as in mysql://admin@host:3306/cloudximages"
+                ));
+            }
             Ok(Self::Mysql(url.to_owned()))
         } else {
             Err(format!("{url:?}: expected \"\" (SQLite in data_dir), a sqlite: URL or a mysql:// URL"))
+        }
+    }
+}
+
+impl DatabaseUrl {
+    /// A MySQL server's host name.
+    pub fn host(&self) -> Option<String> {
+        match self {
+            Self::Mysql(url) => url::Url::parse(url).ok()?.host_str().map(str::to_owned),
+            Self::Local | Self::Sqlite(_) => None,
         }
     }
 }
@@ -141,5 +157,7 @@ mod tests {
         assert_eq!("sqlite:x.db".parse(), Ok(DatabaseUrl::Sqlite("sqlite:x.db".into())));
         assert_eq!("mariadb://h/d".parse(), Ok(DatabaseUrl::Mysql("mariadb://h/d".into())));
         assert!("postgres://h/d".parse::<DatabaseUrl>().unwrap_err().contains("mysql://"));
+        assert!("mysql://u@h:3306/".parse::<DatabaseUrl>().unwrap_err().contains("cloudximages"));
+        assert_eq!("mysql://u@db.x:3307/d".parse::<DatabaseUrl>().unwrap().host().as_deref(), Some("db.x"));
     }
 }

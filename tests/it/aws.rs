@@ -12,7 +12,7 @@ use aws_sdk_s3::types::{
 };
 use common::{
     Daemon,
-    aws::{Fixture, create_database, unique},
+    aws::{Fixture, create_database, schema_of, unique},
     embedded_settings, eventually, jpeg, spawn,
 };
 use futures_util::StreamExt;
@@ -182,6 +182,7 @@ fn migrate(dir: &std::path::Path, url: &str) {
         .current_dir(dir)
         .arg("migrate")
         .env("IMAGED__DATABASE__URL", url)
+        .env("IMAGED__DATABASE__SCHEMA", schema_of(url))
         .output()
         .unwrap();
     assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
@@ -240,11 +241,12 @@ async fn migrate_takes_over_a_cloudx_database_and_keeps_its_rows() {
     assert_eq!(images_table(&mut conn).await, before, "no CloudX row touched");
     assert_eq!(show_create(&mut conn).await, definition, "the images table is as CloudX made it");
     let tables: Vec<String> = sqlx::query_scalar("SHOW TABLES").fetch_all(&mut conn).await.unwrap();
-    assert!(tables.iter().all(|t| t == "images" || t.starts_with("imaged_")), "{tables:?}");
+    assert_eq!(tables, ["images"], "imaged's tables are in a schema of their own");
 
     // imaged serves CloudX's rows as CloudX did.
     let mut s = embedded_settings(dir.path());
     s.database.url = url.parse().unwrap();
+    s.database.schema = schema_of(&url);
     s.queue.pollers = 0;
     let app = spawn(s).await;
     let listed = app.json("/api/image").await;
@@ -295,10 +297,16 @@ async fn the_password_comes_from_secrets_manager_over_tls_verified_against_the_c
     s.database.url = format!("mysql://{user}@127.0.0.1:{port}/{database}").parse().unwrap();
     s.database.password_secret = secret;
 
-    // A CA that did not sign the server's certificate is refused.
+    // A CA that did not sign the server's certificate is refused, with
+    // the settings that decide it named.
     s.database.ca_file = "/etc/ssl/certs/ca-certificates.crt".into();
     let refused = imaged::startup::Backends::build(&s).await.err().expect("an unverifiable server is refused");
-    assert!(format!("{refused:#}").contains("MySQL"), "{refused:#}");
+    let refused = format!("{refused:#}");
+    assert!(
+        refused.contains("failed verification") && refused.contains("database.tls = \"verify-identity\""),
+        "{refused}"
+    );
+    assert!(refused.contains("set database.ca_file") && refused.contains("database.tls = \"preferred\""), "{refused}");
 
     s.database.ca_file = std::env::var("IMAGED_TEST_MYSQL_CA").unwrap();
     let app = spawn(s).await;
@@ -324,6 +332,7 @@ async fn two_hosts_on_one_queue_and_database_make_each_variant_once() {
         ("IMAGED__NOTIFY__BACKEND", "sns".into()),
         ("IMAGED__NOTIFY__TOPIC_ARN", fixture.topic_arn.clone()),
         ("IMAGED__DATABASE__URL", fixture.database_url.clone()),
+        ("IMAGED__DATABASE__SCHEMA", fixture.schema.clone()),
         ("IMAGED__PROCESSING__WORKERS", "1".into()),
     ]
     .into_iter()

@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod crash;
 mod drain;
+mod dropin;
 mod embedded;
 mod fail_once;
 mod formats;

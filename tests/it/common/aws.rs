@@ -103,6 +103,8 @@ pub struct Fixture {
     pub dead_letter_url: String,
     pub topic_arn: String,
     pub database_url: String,
+    /// imaged's schema beside that database.
+    pub schema: String,
 }
 
 impl Fixture {
@@ -128,6 +130,7 @@ impl Fixture {
             dead_letter_url,
             topic_arn: topic.topic_arn().unwrap().to_owned(),
             database_url: create_database_on(&services.mysql_url, &name).await,
+            schema: schema_of(&name),
             sdk,
             services,
         }
@@ -143,6 +146,7 @@ impl Fixture {
         s.notify.backend = NotifyBackend::Sns;
         s.notify.topic_arn = self.topic_arn.clone();
         s.database.url = self.database_url.parse().unwrap();
+        s.database.schema = self.schema.clone();
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
@@ -236,6 +240,12 @@ pub async fn create_queue(sdk: &SdkConfig, name: &str, max_receive_count: u32) -
         .await
         .expect("create queue");
     (queue.queue_url().unwrap().to_owned(), dlq_url)
+}
+
+/// imaged's schema for the database at `url` (or named so): one of its
+/// own, as tests run side by side on one server.
+pub fn schema_of(url: &str) -> String {
+    format!("{}_imaged", url.rsplit('/').next().unwrap().replace('-', "_"))
 }
 
 /// A fresh, empty database on the shared MariaDB; returns its URL for the admin user.

@@ -1,25 +1,26 @@
 //! MySQL/MariaDB backend of `MetaRepo`, made to run on an existing CloudX
 //! database: `images` keeps CloudX's definition and rows, imaged's state
-//! lives in `imaged_*` tables. Many hosts write at once, so races are
+//! lives in `imaged_*` tables of its own schema (`layout`), which sees
+//! CloudX's table through a view. Many hosts write at once, so races are
 //! settled by InnoDB: a unique key hash gives each object one row, and the
 //! image row's lock, taken first by every write of an image's state, orders
 //! a delete against a running job.
 
-use std::{future::Future, str::FromStr, time::Duration};
+mod connect;
+mod layout;
+
+use std::{future::Future, time::Duration};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use secrecy::{ExposeSecret, SecretString};
-use sqlx::{
-    Executor, MySql, MySqlPool, Transaction,
-    mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode},
-};
+use sqlx::{MySql, MySqlPool, Transaction};
 
 use super::{
     Completion, DbError, ImageRow, ImageStats, JobState, Made, NewImage, VariantRow, sha256,
     shared::{Dialect, InsertNew, SetSince, meta_repo},
 };
-use crate::config::DatabaseSettings;
+
+pub use connect::connect;
 
 /// `id` is `BIGINT UNSIGNED` (CloudX's `SERIAL`) and `last_modified` a
 /// `TIMESTAMP`: read them as the signed id and naive UTC time the other
@@ -30,51 +31,22 @@ const IMAGE_COLUMNS: &str = "CAST(i.id AS SIGNED) AS id, i.object_key, i.object_
 const INSERT_NEW: InsertNew = InsertNew("INSERT IGNORE INTO", "");
 const SET_SINCE: SetSince = SetSince("ON DUPLICATE KEY UPDATE since = VALUES(since)");
 
-/// Connects (TLS verified against `ca_file` when one is set) and brings
-/// imaged's own tables up to date.
-pub async fn connect(settings: &DatabaseSettings, password: Option<&SecretString>) -> anyhow::Result<MySqlPool> {
-    let url = settings.url.to_string().replacen("mariadb://", "mysql://", 1);
-    let mut options = MySqlConnectOptions::from_str(&url)?;
-    if let Some(password) = password {
-        options = options.password(password.expose_secret());
-    }
-    if !settings.ca_file.is_empty() {
-        options = options.ssl_mode(MySqlSslMode::VerifyIdentity).ssl_ca(&settings.ca_file);
-    }
-    // READ COMMITTED: no gap locks, so writers of different rows do not
-    // deadlock over the empty index ranges between them.
-    let pool = MySqlPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
-                Ok(())
-            })
-        })
-        .connect_with(options)
-        .await?;
-    migrate(&pool).await?;
-    Ok(pool)
-}
-
-/// Creates `images` if it is missing (CloudX's definition) and imaged's
-/// tables; never touches a row.
-async fn migrate(pool: &MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
-    let mut migrator = sqlx::migrate!("./migrations/mysql");
-    migrator.dangerous_set_table_name("imaged_migrations");
-    migrator.run(pool).await
-}
-
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// MySQL's number for a server's error.
+fn error_number(err: &sqlx::Error) -> Option<u16> {
+    match err {
+        sqlx::Error::Database(db) => db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|e| e.number()),
+        _ => None,
+    }
 }
 
 /// InnoDB may still pick a transaction as a deadlock victim (1213) or time
 /// out its lock wait (1205); both ask the client to run it again.
 fn is_lock_conflict(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db)
-        if db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().is_some_and(|e| matches!(e.number(), 1213 | 1205)))
+    matches!(error_number(err), Some(1213 | 1205))
 }
 
 /// Runs a write transaction, again (a few times, briefly apart) when
