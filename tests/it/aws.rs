@@ -307,6 +307,10 @@ async fn the_password_comes_from_secrets_manager_over_tls_verified_against_the_c
         "{refused}"
     );
     assert!(refused.contains("set database.ca_file") && refused.contains("database.tls = \"preferred\""), "{refused}");
+    // ... and taken, unchecked, under preferred, as the error offers.
+    s.database.tls = imaged::config::DatabaseTls::Preferred;
+    imaged::startup::Backends::build(&s).await.expect("preferred does not check who answers");
+    s.database.tls = imaged::config::DatabaseTls::Auto;
 
     s.database.ca_file = std::env::var("IMAGED_TEST_MYSQL_CA").unwrap();
     let app = spawn(s).await;
