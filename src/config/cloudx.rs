@@ -22,12 +22,27 @@ pub fn selects_aws(imaged: &HashMap<String, String>) -> bool {
         .any(|key| imaged.contains_key(*key))
 }
 
-/// The keys of CloudX's `config.yaml` (a flat map), each with its value as
-/// the text it becomes in the environment.
-pub fn config_file(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+/// Adds the keys of CloudX's `config.yaml` (a flat map) to `env` as
+/// variables, each where no variable of its name is set: the app's rule.
+/// Says which it read and which the environment kept.
+pub fn read_config_file(path: &Path, env: &mut HashMap<String, String>) -> Result<String, ConfigError> {
     let invalid = |err: config::ConfigError| ConfigError::Invalid { key: "cloudx_config", reason: err.to_string() };
     let yaml = File::from(path).format(FileFormat::Yaml).required(true);
-    Config::builder().add_source(yaml).build().and_then(Config::try_deserialize).map_err(invalid)
+    let keys: HashMap<String, String> =
+        Config::builder().add_source(yaml).build().and_then(Config::try_deserialize).map_err(invalid)?;
+    let (mut read, mut kept) = (Vec::new(), Vec::new());
+    for (key, value) in keys {
+        match env.contains_key(&key) {
+            true => kept.push(key),
+            false => {
+                read.push(key.clone());
+                env.insert(key, value);
+            }
+        }
+    }
+    read.sort();
+    kept.sort();
+    Ok(format!("{}: CloudX's settings {read:?} read; {kept:?} set in the environment, which wins", path.display()))
 }
 
 /// The `IMAGED__…` variables that `env`'s CloudX variables stand for.

@@ -11,11 +11,9 @@ use super::DatabaseUrl;
 
 /// Amazon RDS's global CA bundle, as `certs/README.md` records it. Built
 /// in, so a host needs no download to verify RDS; the package also
-/// installs it for the operator's own clients.
+/// installs it, as `/usr/share/imaged/rds-global-bundle.pem`, for the
+/// operator's own clients.
 pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../../certs/rds-global-bundle.pem");
-
-/// Where the package installs [`RDS_CA_BUNDLE`].
-pub const RDS_CA_BUNDLE_PATH: &str = "/usr/share/imaged/rds-global-bundle.pem";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,7 +18,7 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-pub use database::{CaBundle, DatabaseSettings, DatabaseTls, RDS_CA_BUNDLE, RDS_CA_BUNDLE_PATH};
+pub use database::{CaBundle, DatabaseSettings, DatabaseTls, RDS_CA_BUNDLE};
 pub use parse::DatabaseUrl;
 
 /// The built-in layer: every key with its default.
@@ -239,24 +239,10 @@ impl Settings {
             builder = builder.add_source(File::from(file).required(true));
         }
         let mut decided = Vec::new();
-        // CloudX's config.yaml, by CloudX's rule: each key becomes an
-        // environment variable unless one of that name is set.
+        // CloudX's config.yaml: more environment.
         let cloudx_config = env.get(CLOUDX_CONFIG_VAR).cloned().or(file_value(file, "cloudx_config")?);
         if let Some(path) = cloudx_config.filter(|path| !path.is_empty()) {
-            let (mut read, mut kept) = (Vec::new(), Vec::new());
-            for (key, value) in cloudx::config_file(Path::new(&path))? {
-                match env.contains_key(&key) {
-                    true => kept.push(key),
-                    false => {
-                        read.push(key.clone());
-                        env.insert(key, value);
-                    }
-                }
-            }
-            read.sort();
-            kept.sort();
-            decided
-                .push(format!("{path}: CloudX's settings {read:?} read; {kept:?} set in the environment, which wins"));
+            decided.push(cloudx::read_config_file(Path::new(&path), &mut env)?);
         }
         let mut cloudx = cloudx::environment(&env);
         // A CloudX host answered on 0.0.0.0:80: so does imaged in its
