@@ -116,7 +116,9 @@ pub fn init_logging(settings: &LogSettings) {
     // A log that cannot be written is dropped: by default the subscriber
     // reports that with `eprintln!`, which panics once stderr is gone (a
     // journald restart, a closed pipe) and takes the logging task with it.
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr).log_internal_errors(false);
+    // Colours only on a terminal: a file or journald would keep the codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).log_internal_errors(false);
     let _ = match settings.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

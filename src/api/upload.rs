@@ -6,7 +6,7 @@
 use std::{path::PathBuf, sync::Arc};
 
 use actix_multipart::Multipart;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, http::header::CONTENT_DISPOSITION, web};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tempfile::{NamedTempFile, TempPath};
@@ -24,9 +24,12 @@ use crate::{
     telemetry::UPLOAD_BYTES_IN_FLIGHT,
 };
 
-/// What connexion answers when `upfile` is missing.
-const NO_UPFILE: &str =
-    "The browser (or proxy) sent a request that this server could not understand.\nKeyError: 'upfile'";
+/// The answer when `upfile` is missing: CloudX's status and problem, with
+/// a detail that says what to send.
+const NO_UPFILE: &str = "the form has no field named upfile: send the image in it (curl -F upfile=@photo.jpg)";
+/// ... and when the body is no multipart form at all.
+const NOT_A_FORM: &str =
+    "the body is not a readable multipart form: send the image in a field named upfile (curl -F upfile=@photo.jpg)";
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -125,10 +128,25 @@ pub async fn upload(
     Ok(HttpResponse::Ok().json(Uploaded { id }))
 }
 
+/// The file name the client sent. A Windows browser may send its whole
+/// path with bare backslashes (`C:\Users\bob\cat.webp`), which a
+/// quoted-string parser reads as escapes (`C:Usersbobcat.webp`): then
+/// the name is taken as written, and the key keeps its last segment.
+fn client_file_name(field: &actix_multipart::Field) -> String {
+    let parsed = field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or_default();
+    let raw = field.headers().get(CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let written = raw.split_once("filename=\"").and_then(|(_, rest)| rest.split_once('"')).map(|(name, _)| name);
+    match written {
+        // (One that ends in a backslash was cut at an escaped quote.)
+        Some(name) if name.contains('\\') && !name.ends_with('\\') => name.to_owned(),
+        _ => parsed.to_owned(),
+    }
+}
+
 async fn read_upfile(mut payload: Multipart, state: &AppState) -> Result<(String, Spooled), ApiError> {
     let malformed = |err: actix_multipart::MultipartError| {
         tracing::debug!(error = %err, "unreadable multipart body");
-        ApiError::BadRequest(NO_UPFILE.into())
+        ApiError::BadRequest(NOT_A_FORM.into())
     };
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(malformed)?;
@@ -138,7 +156,7 @@ async fn read_upfile(mut payload: Multipart, state: &AppState) -> Result<(String
             }
             continue;
         }
-        let name = field.content_disposition().and_then(|cd| cd.get_filename()).unwrap_or_default().to_owned();
+        let name = client_file_name(&field);
         let file = spool(field, state, malformed).await?;
         if file.size == 0 {
             return Err(ApiError::BadRequest("upfile is empty".into()));

@@ -36,7 +36,9 @@ impl Notifier for LogNotifier {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(unavailable)?;
-        tracing::info!(topic = %self.topic_arn, ?recipients, message, "notice");
+        // Addresses are personal data: the count at INFO, who only at DEBUG.
+        tracing::info!(topic = %self.topic_arn, recipients = recipients.len(), message, "notice");
+        tracing::debug!(?recipients, "notice recipients");
         Ok(())
     }
 
@@ -58,23 +60,16 @@ impl Notifier for LogNotifier {
     }
 
     async fn unsubscribe(&self, email: &str) -> Result<(), NotifyError> {
-        let arn: Option<String> = sqlx::query_scalar("SELECT subscription_arn FROM subscriptions WHERE endpoint = ?")
-            .bind(email)
-            .fetch_optional(&self.pool)
+        let found = super::find_subscription(self.subscriptions().await?, email).ok_or(NotifyError::NotFound)?;
+        if found.subscription_arn == PENDING {
+            return Err(NotifyError::Pending);
+        }
+        sqlx::query("DELETE FROM subscriptions WHERE endpoint = ?")
+            .bind(&found.endpoint)
+            .execute(&self.pool)
             .await
             .map_err(unavailable)?;
-        match arn.as_deref() {
-            None => Err(NotifyError::NotFound),
-            Some(PENDING) => Err(NotifyError::Pending),
-            Some(_) => {
-                sqlx::query("DELETE FROM subscriptions WHERE endpoint = ?")
-                    .bind(email)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(())
-            }
-        }
+        Ok(())
     }
 
     async fn subscriptions(&self) -> Result<Vec<Subscription>, NotifyError> {

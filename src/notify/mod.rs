@@ -42,3 +42,35 @@ pub trait Notifier: Send + Sync {
     async fn unsubscribe(&self, email: &str) -> Result<(), NotifyError>;
     async fn subscriptions(&self) -> Result<Vec<Subscription>, NotifyError>;
 }
+
+/// The subscription for `email` among `all`: one spelled as given, else one
+/// that differs only in case, since mail systems take an address in any
+/// case (CloudX compared the spelling alone).
+fn find_subscription(mut all: Vec<Subscription>, email: &str) -> Option<Subscription> {
+    let exact = all.iter().position(|s| s.endpoint == email);
+    let found = exact.or_else(|| all.iter().position(|s| s.endpoint.eq_ignore_ascii_case(email)))?;
+    Some(all.swap_remove(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscription(endpoint: &str) -> Subscription {
+        Subscription {
+            subscription_arn: format!("arn:{endpoint}"),
+            owner: String::new(),
+            protocol: "email".into(),
+            endpoint: endpoint.into(),
+            topic_arn: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_address_is_found_in_any_case_its_own_spelling_first() {
+        let all = vec![subscription("Bob@Example.COM"), subscription("bob@example.com")];
+        assert_eq!(find_subscription(all.clone(), "bob@example.com").unwrap().endpoint, "bob@example.com");
+        assert_eq!(find_subscription(all.clone(), "BOB@EXAMPLE.COM").unwrap().endpoint, "Bob@Example.COM");
+        assert!(find_subscription(all, "bobby@example.com").is_none());
+    }
+}

@@ -52,8 +52,7 @@ impl Notifier for SnsNotifier {
 
     /// As CloudX: the first subscription of any protocol for this address.
     async fn unsubscribe(&self, email: &str) -> Result<(), NotifyError> {
-        let all = self.subscriptions().await?;
-        let found = all.into_iter().find(|s| s.endpoint == email).ok_or(NotifyError::NotFound)?;
+        let found = super::find_subscription(self.subscriptions().await?, email).ok_or(NotifyError::NotFound)?;
         if found.subscription_arn == PENDING {
             return Err(NotifyError::Pending);
         }

@@ -2,7 +2,11 @@
 //! backends from settings, the pipeline and its pollers, the HTTP and
 //! metrics servers; then run until the shutdown token is cancelled.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{
+    net::{SocketAddr, TcpListener},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 
@@ -38,6 +42,29 @@ use crate::{
 /// within the unit's `TimeoutStopSec`.
 const HTTP_STOP: Duration = Duration::from_secs(5);
 
+/// The API's and the metrics' sockets.
+struct Listeners {
+    api: TcpListener,
+    metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds both, or says which listener could not have which address.
+    fn bind(settings: &Settings) -> anyhow::Result<Self> {
+        let bind = |what: &str, key: &str, addr: SocketAddr, off: &str| {
+            TcpListener::bind(addr).with_context(|| {
+                format!("the {what} listener cannot take {addr}, the {key} setting{off}: set {key} to a free address")
+            })
+        };
+        let api = bind("API", "http.bind", settings.http.bind, "")?;
+        let metrics = match settings.metrics.bind {
+            Some(addr) => Some(bind("metrics", "metrics.bind", addr, " (\"\" turns the metrics off)")?),
+            None => None,
+        };
+        Ok(Self { api, metrics })
+    }
+}
+
 pub struct Application {
     port: u16,
     metrics_port: Option<u16>,
@@ -60,17 +87,25 @@ pub struct Application {
 impl Application {
     /// Builds everything and starts the pollers; must run inside an actix
     /// `System`. Binding port 0 picks a free port (see [`Application::port`]).
+    /// The listeners come first: a taken port stops the start before
+    /// anything is made in `data_dir` or a database.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listeners = Listeners::bind(&settings)?;
         let backends = Backends::build(&settings).await?;
-        Self::with_backends(settings, backends).await
+        Self::start(settings, backends, listeners).await
     }
 
     /// As [`Application::build`], on backends already built (a test may
     /// wrap one to inject faults).
     pub async fn with_backends(settings: Settings, backends: Backends) -> anyhow::Result<Self> {
+        let listeners = Listeners::bind(&settings)?;
+        Self::start(settings, backends, listeners).await
+    }
+
+    async fn start(settings: Settings, backends: Backends, listeners: Listeners) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
         let jobs = TaskTracker::new();
-        let listener = TcpListener::bind(settings.http.bind)?;
+        let Listeners { api: listener, metrics } = listeners;
         let local = listener.local_addr()?;
         let port = local.port();
         let public_base = public_base(&settings.http.public_url, local).await;
@@ -106,9 +141,9 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
 
-        let (metrics_server, metrics_port) = match settings.metrics.bind {
-            Some(addr) => {
-                let (server, port) = metrics_server(addr, backends.queue.clone())?;
+        let (metrics_server, metrics_port) = match metrics {
+            Some(listener) => {
+                let (server, port) = metrics_server(listener, backends.queue.clone())?;
                 (Some(server), Some(port))
             }
             None => (None, None),
@@ -312,9 +347,8 @@ async fn public_base(configured: &str, local: std::net::SocketAddr) -> String {
 /// Prometheus text on its own listener, so scraping never competes with
 /// (or is exposed with) the API. The queue's gauges are read at each
 /// scrape, so they are as fresh as the scrape.
-fn metrics_server(addr: std::net::SocketAddr, queue: Arc<dyn JobQueue>) -> anyhow::Result<(Server, u16)> {
+fn metrics_server(listener: TcpListener, queue: Arc<dyn JobQueue>) -> anyhow::Result<(Server, u16)> {
     let handle = telemetry::metrics_handle();
-    let listener = TcpListener::bind(addr)?;
     let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
         let (handle, queue) = (handle.clone(), queue.clone());

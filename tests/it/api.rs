@@ -111,8 +111,10 @@ async fn bad_uploads_get_a_reason_and_store_nothing() {
     let form = reqwest::multipart::Form::new().text("other", "x");
     let missing = app.client.post(app.url("/api/image")).multipart(form).send().await.unwrap();
     assert_eq!(missing.status(), 400);
+    assert_eq!(missing.headers()["content-type"], "application/problem+json", "CloudX's answer");
     let body: Value = missing.json().await.unwrap();
-    assert!(body["detail"].as_str().unwrap().contains("KeyError: 'upfile'"), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("no field named upfile"), "{body}");
+    assert_eq!((&body["title"], &body["status"]), (&serde_json::json!("Bad Request"), &serde_json::json!(400)));
 
     let not_multipart = app.client.post(app.url("/api/image")).body("upfile=x").send().await.unwrap();
     assert_eq!(not_multipart.status(), 400);
@@ -127,6 +129,33 @@ async fn bad_uploads_get_a_reason_and_store_nothing() {
     assert_eq!(app.json("/api/image").await, serde_json::json!([]));
     assert_eq!(app.backends.queue.stats().await.unwrap().depth, 0, "nothing queued");
     assert_eq!(app.blob_keys().await, Vec::<String>::new(), "nothing stored");
+    app.stop().await;
+}
+
+/// A Windows browser may send its whole path, backslashes bare: the key
+/// keeps the file's own name.
+#[actix_web::test]
+async fn a_windows_path_as_file_name_keeps_its_last_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let mut body =
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"upfile\"; filename=\"C:\\Users\\bob\\cat.jpg\"\r\n\
+        Content-Type: image/jpeg\r\n\r\n"
+            .to_vec();
+    body.extend(jpeg(64, 64));
+    body.extend(b"\r\n--XyZ--\r\n");
+    let response = app
+        .client
+        .post(app.url("/api/image"))
+        .header("content-type", "multipart/form-data; boundary=XyZ")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let key = app.json(&format!("/api/image/{id}")).await["object_key"].as_str().unwrap().to_owned();
+    assert!(key.ends_with("-cat.jpg") && !key.contains("Users"), "{key}");
     app.stop().await;
 }
 

@@ -55,6 +55,67 @@ fn check_config_names_the_bad_key() {
 }
 
 #[test]
+fn a_taken_port_is_named_with_its_listener_and_setting_before_anything_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    for (bind, metrics, names) in [
+        (address.as_str(), "127.0.0.1:0", ["API listener", "http.bind"]),
+        ("127.0.0.1:0", address.as_str(), ["metrics listener", "metrics.bind"]),
+    ] {
+        let output = Command::new(BIN)
+            .current_dir(dir.path())
+            .env("IMAGED__DATA_DIR", "state")
+            .env("IMAGED__HTTP__BIND", bind)
+            .env("IMAGED__METRICS__BIND", metrics)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        for name in names.iter().chain([&address.as_str()]) {
+            assert!(stderr.contains(name), "{name} not in {stderr}");
+        }
+        assert!(!dir.path().join("state").exists(), "nothing made before the listeners");
+    }
+}
+
+/// A log read by a program (journald, a file) holds no colour codes, and
+/// a notice's log names how many it went to, not who.
+#[actix_web::test]
+async fn logs_have_no_colour_codes_and_no_subscribers_addresses() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("IMAGED__DATA_DIR", dir.path())
+        .env("IMAGED__HTTP__BIND", "127.0.0.1:0")
+        .env("IMAGED__METRICS__BIND", "")
+        .env("IMAGED__LOG__FORMAT", "text")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok);
+    let ready = lines.by_ref().find(|line| line.contains("imaged ready")).expect("the daemon starts");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!ready.contains('\u{1b}'), "{ready:?}");
+
+    let mut daemon = Daemon::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let subscribed = client.post(daemon.url("/api/notification/private.person@example.com")).send().await.unwrap();
+    assert_eq!(subscribed.status(), 200);
+    let form = reqwest::multipart::Form::new()
+        .part("upfile", reqwest::multipart::Part::bytes(jpeg(64, 64)).file_name("a.jpg"));
+    let uploaded: serde_json::Value =
+        client.post(daemon.url("/api/image")).multipart(form).send().await.unwrap().json().await.unwrap();
+    daemon.done(uploaded["id"].as_i64().unwrap(), std::time::Instant::now() + std::time::Duration::from_secs(60)).await;
+    common::eventually("the notice is logged", || async { daemon.log().contains("\"recipients\":1") }).await;
+    assert!(daemon.stop().success());
+    assert!(!daemon.log().contains("private.person"), "{}", daemon.log());
+}
+
+#[test]
 fn migrate_creates_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let output =

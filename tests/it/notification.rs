@@ -45,3 +45,15 @@ async fn subscribe_list_and_unsubscribe() {
     assert_eq!(app.json("/api/notification").await.as_array().unwrap().len(), 1);
     app.stop().await;
 }
+
+/// Mail systems take an address in any case: so does unsubscribing.
+#[actix_web::test]
+async fn an_address_is_unsubscribed_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let subscribed = app.client.post(app.url("/api/notification/UPPER@Example.COM")).send().await.unwrap();
+    assert_eq!(subscribed.status(), 200);
+    assert_eq!(app.delete("/api/notification/upper@example.com").await.status(), 200);
+    assert!(app.json("/api/notification").await.as_array().unwrap().is_empty());
+    app.stop().await;
+}
