@@ -61,13 +61,16 @@ impl Worker for QueuePoller {
         if self.held.is_empty() {
             return Ok(Next::Idle);
         }
-        let deliveries = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return Ok(Next::Done),
-            received = self.deps.handler.queue.receive(self.held.len(), self.deps.wait) => received?,
-        };
+        if stop.is_cancelled() {
+            return Ok(Next::Done);
+        }
+        // A receive under way is let finish, not dropped at a stop: the
+        // queue may already have given it messages, which an abandoned
+        // request would leave hidden for their whole visibility timeout.
+        // What it brings after the stop, the jobs hand straight back.
+        let deliveries = self.deps.handler.queue.receive(self.held.len(), self.deps.wait).await?;
         if deliveries.is_empty() {
-            return Ok(Next::Busy);
+            return Ok(if stop.is_cancelled() { Next::Done } else { Next::Busy });
         }
         let now = chrono::Utc::now();
         for delivery in &deliveries {

@@ -495,3 +495,37 @@ async fn an_svg_put_straight_into_the_bucket_is_served_as_bytes_in_a_sandbox() {
     assert_eq!(file.headers()["content-security-policy"], "sandbox");
     app.stop().await;
 }
+
+/// A stop that comes while a long poll is under way lets the receive
+/// finish and hands back what it brought: dropped, the request would have
+/// taken the message and left it hidden for its whole visibility timeout.
+#[actix_web::test]
+async fn a_message_that_arrives_during_a_stopping_hosts_long_poll_is_handed_back_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_fixture, mut s) = fixture_settings(dir.path()).await;
+    s.queue.visibility_timeout_secs = 120;
+    let mut api = s.clone();
+    api.queue.pollers = 0;
+    let api = spawn(api).await;
+    let mut stopping = s.clone();
+    stopping.queue.wait_secs = 8;
+    let stopping = spawn(stopping).await;
+    // Its poller is in a long poll: the first returns empty after 8 s.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stopping.begin_shutdown();
+    let id = api.upload_ok("late.jpg", jpeg(300, 200)).await;
+    stopping.stop().await;
+
+    let next = spawn(s).await;
+    let started = std::time::Instant::now();
+    loop {
+        let status = next.json(&format!("/api/image/{id}/thumbnails")).await["status"].clone();
+        if status == "done" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(40), "still {status}: the message stayed hidden");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    next.stop().await;
+    api.stop().await;
+}
