@@ -269,6 +269,14 @@ impl JobQueue for Tap<dyn JobQueue> {
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
         self.around(Call::new("queue.receive", ""), Fault::queue, self.inner.receive(max, wait)).await
     }
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.around(Call::new("queue.receive", ""), Fault::queue, self.inner.receive_until(max, wait, stop)).await
+    }
     async fn delete(&self, receipt: &Receipt) -> Result<(), QueueError> {
         self.around(Call::new("queue.delete", &receipt.0), Fault::queue, self.inner.delete(receipt)).await
     }

@@ -30,7 +30,8 @@ for f in sys.argv[3:]:
 
 def commands(tool, imaged, python, n, out, files, jobs=1):
     if tool == "imaged":
-        return [[imaged, "thumbnail", "--jobs", str(jobs), "--size", str(n), "--quality", "82", "--out", out, *files]]
+        return [[imaged, "thumbnail", "--overwrite", "--jobs", str(jobs), "--size", str(n), "--quality", "82", "--out", out,
+                 *files]]
     if tool == "vipsthumbnail":
         return [["vipsthumbnail", "-s", str(n), "-o", f"{out}/%s.jpg[Q=82,strip]", *files]]
     if tool == "convert":
@@ -227,7 +228,7 @@ def daemon_section(imaged, rows, corpus, every, scratch, summary):
     finally:
         shutil.rmtree(data, ignore_errors=True)
     sizes = [a for n in (128, 256, 1024) for a in ("--size", str(n))]
-    cli = min(run([[imaged, "thumbnail", *sizes, "--quality", "82", "--out", scratch, *every]], pin=False)
+    cli = min(run([[imaged, "thumbnail", "--overwrite", *sizes, "--quality", "82", "--out", scratch, *every]], pin=False)
               for _ in range(3))
     summary["latency"], summary["daemon"] = statistics.median(latencies) * 1000, daemon / (len(every) / cli)
     print("\n### The daemon (embedded backends, variants 128, 256 and 1024, both cores)\n")

@@ -47,7 +47,7 @@ pub struct UploadUrl {
     direct_to_store: bool,
 }
 
-#[utoipa::path(get, path = "/image/upload_url", tag = "image", params(UploadUrlQuery),
+#[utoipa::path(get, path = "/image/upload_url", security(("bearer_token" = [])), tag = "image", params(UploadUrlQuery),
     responses((status = 200, body = UploadUrl),
         (status = 400, description = "a parameter is missing or empty", content((Problem = "application/problem+json"))),
         (status = 413, description = "size is above processing.max_upload_bytes", content((Problem = "application/problem+json"))),
@@ -83,8 +83,10 @@ pub async fn upload_url(
     Ok(HttpResponse::Ok().json(UploadUrl { method: "PUT", url, headers, object_key, expires_in_secs, direct_to_store }))
 }
 
-/// The upload an `upload_url` granted on the file store: the body is the
-/// file, of the granted type and size, and the grant is good once.
+/// Receives a file store upload that an `upload_url` granted.
+///
+/// The body is the file, of the granted type and size; the grant is good
+/// once.
 #[utoipa::path(put, path = "/image/direct/{grant}", tag = "image", params(("grant" = String, Path)),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = Uploaded),

@@ -81,7 +81,9 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         let detail = self.to_string();
         match self {
-            Self::FileNotFound => HttpResponse::build(status).content_type("image/*").body(detail),
+            // CloudX's text; as text, not CloudX's `image/*`, which no
+            // client can render and no response may carry.
+            Self::FileNotFound => HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(detail),
             Self::Unavailable | Self::Busy(_) => {
                 let detail = match request_id::current() {
                     Some(id) => format!("{detail} (request {id})"),

@@ -18,12 +18,14 @@ use crate::{
 /// Uploaded bytes are never a page: even opened as one, no script runs.
 const SANDBOX: (actix_web::http::header::HeaderName, &str) = (CONTENT_SECURITY_POLICY, "sandbox");
 
-/// The original, with CloudX's headers: `image/<extension>` (when the
-/// bytes are of that type) and an attachment named after the key.
+/// Downloads the original image.
+///
+/// With CloudX's headers: `image/<extension>` (when the bytes are of that
+/// type) and an attachment named after the key.
 #[utoipa::path(get, path = "/image/file/{image_id}", tag = "image", params(("image_id" = u64, Path)),
     responses((status = 200, description = "the uploaded bytes", content_type = "image/*"),
         (status = 404, description = "Image is not found! (plain text); a problem document when the id is not an integer",
-        content(("image/*", example = "Image is not found!"), (Problem = "application/problem+json")))))]
+        content(("text/plain", example = "Image is not found!"), (Problem = "application/problem+json")))))]
 pub async fn download(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let row = state.backends.meta.image(image_id(&id)?).await?.ok_or(ApiError::FileNotFound)?;
     let mut object = state.backends.blobs.open(&row.object_key).await?;

@@ -12,8 +12,10 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Every backend answers, and imaged is not draining. A load balancer
-/// stops sending requests on 503; what failed is named, and why is logged.
+/// Every backend answers, and imaged is not draining.
+///
+/// A load balancer stops sending requests on 503; what failed is named,
+/// and why is logged.
 #[utoipa::path(get, path = "/readyz", tag = "health", servers((url = "/")),
     responses((status = 200, description = "ready"),
         (status = 503, description = "draining for shutdown, or a backend is unreachable")))]

@@ -51,10 +51,12 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<String>) -> Result<Ht
     Ok(HttpResponse::Ok().json(ImageJson::from(row)))
 }
 
-/// Deletes the image (see [`crate::images::Images::delete`]): of the
-/// requests that delete one image at once, one queues the CloudX delete
-/// message and removes it, the others wait and answer as it did.
-#[utoipa::path(delete, path = "/image/{image_id}", tag = "image", params(("image_id" = u64, Path)),
+/// Deletes the image: its row, original and thumbnails.
+///
+/// Of the requests that delete one image at once, one queues the CloudX
+/// delete message and removes it (see [`crate::images::Images::delete`]);
+/// the others wait and answer as it did.
+#[utoipa::path(delete, path = "/image/{image_id}", security(("bearer_token" = [])), tag = "image", params(("image_id" = u64, Path)),
     responses((status = 200, content((String = "application/json", example = json!("Image deleted.")))),
         (status = 404, description = "not found; a problem document when the id is not an integer",
         content((String = "application/json", example = json!("Image not found!")), (Problem = "application/problem+json")))))]

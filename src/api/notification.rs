@@ -6,7 +6,7 @@ use email_address::{EmailAddress, Options};
 use super::{ApiError, AppState};
 use crate::notify::Subscription;
 
-#[utoipa::path(get, path = "/notification", tag = "notification", responses((status = 200, body = [Subscription])))]
+#[utoipa::path(get, path = "/notification", security(("bearer_token" = [])), tag = "notification", responses((status = 200, body = [Subscription])))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.backends.notifier.subscriptions().await?))
 }
@@ -22,7 +22,7 @@ fn address(email: &str) -> Result<&str, ApiError> {
     }
 }
 
-#[utoipa::path(post, path = "/notification/{email_address}", tag = "notification",
+#[utoipa::path(post, path = "/notification/{email_address}", security(("bearer_token" = [])), tag = "notification",
     params(("email_address" = String, Path)),
     responses((status = 200, content((String = "application/json", example = json!("Successfully subscribed.")))),
         (status = 400, content((String = "application/json", example = json!("Invalid e-mail address!"))))))]
@@ -31,7 +31,7 @@ pub async fn subscribe(state: web::Data<AppState>, email: web::Path<String>) -> 
     Ok(HttpResponse::Ok().json("Successfully subscribed."))
 }
 
-#[utoipa::path(delete, path = "/notification/{email_address}", tag = "notification",
+#[utoipa::path(delete, path = "/notification/{email_address}", security(("bearer_token" = [])), tag = "notification",
     params(("email_address" = String, Path)),
     responses((status = 200, content((String = "application/json", example = json!("Successfully unsubscribed.")))),
         (status = 404, content((String = "application/json", example = json!("Subscription is not found!")))),

@@ -3,7 +3,13 @@
 //! so with a server of their own) and Swagger UI, its assets compiled in.
 
 use actix_web::{HttpResponse, web};
-use utoipa::OpenApi;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::{
+        Content, Ref, RefOr, ResponseBuilder,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{direct, file, health, image, notification, stats, thumbnails, upload};
@@ -17,9 +23,39 @@ use super::{direct, file, health, image, notification, stats, thumbnails, upload
         thumbnails::status, file::thumbnail,
         notification::list, notification::subscribe, notification::unsubscribe,
         stats::stats, health::healthz, health::readyz,
-    )
+    ),
+    modifiers(&BearerTokens)
 )]
 pub struct ApiDoc;
+
+/// The scheme the guarded operations name: `security(("bearer_token" = []))`
+/// (utoipa takes only a literal there).
+const BEARER: &str = "bearer_token";
+
+/// `http.api_tokens` as a bearer scheme (Swagger UI's Authorize button),
+/// and its 401 on every operation that names it, written once here.
+struct BearerTokens;
+
+impl Modify for BearerTokens {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(
+            "One of http.api_tokens, when set; the operations that name it then answer 401 without it.",
+        ));
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(BEARER, SecurityScheme::Http(scheme.build()));
+        let unauthorized = ResponseBuilder::new()
+            .description("http.api_tokens is set and the request carries none of them as `Authorization: Bearer …`")
+            .content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem"))))
+            .build();
+        for item in doc.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete];
+            for operation in operations.into_iter().flatten().filter(|o| o.security.is_some()) {
+                operation.responses.responses.insert("401".into(), RefOr::T(unauthorized.clone()));
+            }
+        }
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let doc = ApiDoc::openapi();

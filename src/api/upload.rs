@@ -107,7 +107,7 @@ impl Drop for InFlight {
     }
 }
 
-#[utoipa::path(post, path = "/image", tag = "image",
+#[utoipa::path(post, path = "/image", security(("bearer_token" = [])), tag = "image",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, body = Uploaded), (status = 400, description = "no upfile, or it is empty", content((Problem = "application/problem+json"))),
         (status = 413, description = "larger than processing.max_upload_bytes", content((Problem = "application/problem+json"))),

@@ -64,11 +64,13 @@ impl Worker for QueuePoller {
         if stop.is_cancelled() {
             return Ok(Next::Done);
         }
-        // A receive under way is let finish, not dropped at a stop: the
-        // queue may already have given it messages, which an abandoned
-        // request would leave hidden for their whole visibility timeout.
-        // What it brings after the stop, the jobs hand straight back.
-        let deliveries = self.deps.handler.queue.receive(self.held.len(), self.deps.wait).await?;
+        // A receive under way is never dropped at a stop: the queue may
+        // already have given it messages, which an abandoned request would
+        // leave hidden for their whole visibility timeout. It ends early
+        // where the queue allows; what it brings after the stop, the jobs
+        // hand straight back.
+        let queue = &self.deps.handler.queue;
+        let deliveries = queue.receive_until(self.held.len(), self.deps.wait, stop).await?;
         if deliveries.is_empty() {
             return Ok(if stop.is_cancelled() { Next::Done } else { Next::Busy });
         }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::{Row, SqlitePool};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use super::{DeadLetter, DeadLetters, Delivery, JobQueue, QueueError, QueueStats, Receipt};
 
@@ -99,15 +100,29 @@ impl JobQueue for EmbeddedQueue {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        self.receive_until(max, wait, &CancellationToken::new()).await
+    }
+
+    /// A claim is one transaction, never cut; between claims a stop ends
+    /// the wait at once.
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Delivery>, QueueError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let woken = self.sent.notified();
             let deliveries = self.claim(max).await.map_err(unavailable)?;
             let now = tokio::time::Instant::now();
-            if !deliveries.is_empty() || now >= deadline {
+            if !deliveries.is_empty() || now >= deadline || stop.is_cancelled() {
                 return Ok(deliveries);
             }
-            let _ = tokio::time::timeout(IDLE_POLL.min(deadline - now), woken).await;
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::timeout(IDLE_POLL.min(deadline - now), woken) => {}
+            }
         }
     }
 

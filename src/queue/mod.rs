@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::telemetry;
 
@@ -69,6 +70,19 @@ pub trait JobQueue: Send + Sync {
     async fn send(&self, body: &str) -> Result<(), QueueError>;
     /// Up to `max` messages, waiting up to `wait` for the first (long poll).
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError>;
+    /// As `receive`, for a poller that may be told to stop: returns early
+    /// at `stop` where the queue can without losing what it took. SQS
+    /// cannot (an abandoned long poll keeps the messages it took, hidden
+    /// for their visibility timeout), so by default the receive runs on.
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        stop: &CancellationToken,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let _ = stop;
+        self.receive(max, wait).await
+    }
     async fn delete(&self, receipt: &Receipt) -> Result<(), QueueError>;
     /// Heartbeat (extend) or release (zero) a received message.
     async fn set_visibility(&self, receipt: &Receipt, timeout: Duration) -> Result<(), QueueError>;

@@ -66,6 +66,7 @@ async fn upload_then_metadata_download_thumbnails_and_delete() {
     assert_eq!(gone.json::<Value>().await.unwrap(), "Image not found!");
     let file = app.get(&format!("/api/image/file/{id}")).await;
     assert_eq!(file.status(), 404);
+    assert_eq!(file.headers()["content-type"], "text/plain; charset=utf-8", "CloudX's text, as text");
     assert_eq!(file.text().await.unwrap(), "Image is not found!");
     assert_eq!(app.get(&format!("/api/image/{id}/thumbnails")).await.status(), 404);
     assert_eq!(app.delete(&format!("/api/image/{id}")).await.status(), 404);

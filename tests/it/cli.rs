@@ -39,6 +39,52 @@ fn thumbnail_reports_files_it_cannot_read_as_images() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a supported image"));
 }
 
+/// Inputs alike in stem get outputs of their own; nothing is written over
+/// unless asked; what was written is printed; errors name their paths.
+#[test]
+fn thumbnail_never_overwrites_silently_and_says_what_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (jpg, png) = (dir.path().join("pic.jpg"), dir.path().join("pic.png"));
+    std::fs::write(&jpg, jpeg(400, 200)).unwrap();
+    std::fs::write(&png, common::png(200, 400)).unwrap();
+    let out = dir.path().join("out");
+    let thumbnail = |extra: &[&str]| {
+        let mut command = Command::new(BIN);
+        command.current_dir(dir.path()).args(["thumbnail", "--size", "100", "--out"]).arg(&out).args(extra);
+        command.arg(&jpg).arg(&png).output().unwrap()
+    };
+
+    let first = thumbnail(&["-v"]);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    for (name, dims) in [("pic.jpg-100.jpg", (100, 50)), ("pic.png-100.jpg", (50, 100))] {
+        let written = out.join(name);
+        assert!(stdout.contains(&format!("wrote {}", written.display())), "{stdout}");
+        let thumb = image::open(&written).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), dims);
+    }
+    assert!(stdout.contains("2 images, 2 thumbnails in") && stdout.contains("images/s"), "{stdout}");
+
+    let again = thumbnail(&[]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success());
+    assert!(
+        stderr.contains(&format!("{} exists already (--overwrite replaces it)", out.join("pic.jpg-100.jpg").display())),
+        "{stderr}"
+    );
+    assert!(thumbnail(&["--overwrite"]).status.success());
+
+    let not_a_folder = Command::new(BIN).args(["thumbnail", "--out"]).arg(&jpg).arg(&png).output().unwrap();
+    let stderr = String::from_utf8_lossy(&not_a_folder.stderr);
+    assert!(
+        !not_a_folder.status.success() && stderr.contains(&format!("--out {}: is a file", jpg.display())),
+        "{stderr}"
+    );
+    let missing =
+        Command::new(BIN).args(["thumbnail", "--out"]).arg(&out).arg(dir.path().join("nope.jpg")).output().unwrap();
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.jpg: reading it"), "{missing:?}");
+}
+
 #[test]
 fn check_config_names_the_bad_key() {
     let dir = tempfile::tempdir().unwrap();

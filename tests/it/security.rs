@@ -310,3 +310,41 @@ async fn an_original_is_served_as_the_type_of_its_bytes_in_a_sandbox() {
     assert_eq!(thumbnail.headers()["content-security-policy"], "sandbox");
     app.stop().await;
 }
+
+/// The OpenAPI document names the token on exactly the operations that
+/// ask for one (so Swagger UI offers it there), each with its 401; and
+/// each operation's summary is one line.
+#[actix_web::test]
+async fn the_openapi_document_names_the_token_where_the_api_asks_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path()).await;
+    s.http.api_tokens = "s3cret".to_owned().into();
+    let app = spawn(s).await;
+    let doc = app.json("/api/openapi.json").await;
+    assert_eq!(doc["components"]["securitySchemes"]["bearer_token"]["scheme"], "bearer", "{}", doc["components"]);
+
+    let mut guarded = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let summary = operation["summary"].as_str().unwrap_or_default();
+            assert!(!summary.contains('\n') && summary.len() <= 100, "{method} {path}: summary {summary:?}");
+            let concrete = path
+                .replace("{image_id}", "1")
+                .replace("{size}", "128")
+                .replace("{email_address}", "a@example.com")
+                .replace("{grant}", "x");
+            let url = match operation["servers"][0]["url"].as_str() {
+                Some("/") => app.url(&concrete),
+                _ => app.url(&format!("/api{concrete}")),
+            };
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let status = app.client.request(method.clone(), url).send().await.unwrap().status();
+            let named = operation["security"][0]["bearer_token"].is_array();
+            assert_eq!(status == 401, named, "{method} {path}: {status}, token named in the document: {named}");
+            assert_eq!(operation["responses"]["401"].is_object(), named, "{method} {path}");
+            guarded += usize::from(named);
+        }
+    }
+    assert_eq!(guarded, 6, "upload, upload_url, delete, and the three notification operations");
+    app.stop().await;
+}
