@@ -1,6 +1,7 @@
 //! The command line: `imaged [--config FILE] [--cloudx-config PATH] [serve|migrate|check-config|thumbnail|dlq]`.
 
 mod dlq;
+mod installed;
 mod thumbnail;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -8,7 +9,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 use crate::{
-    config::{DatabaseUrl, Settings},
+    config::{DatabaseUrl, QueueBackend, Settings},
     startup::{Application, Backends},
     telemetry,
 };
@@ -42,15 +43,27 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref(), cli.cloudx_config.as_deref()) {
-        Ok(settings) => settings,
+    let loaded = installed::sources(cli.config.clone()).and_then(|sources| {
+        let settings = Settings::load(sources.config.as_deref(), cli.cloudx_config.as_deref(), sources.env)?;
+        Ok((settings, sources.read))
+    });
+    let (settings, read) = match loaded {
+        Ok(loaded) => loaded,
         Err(err) => {
-            report(&err);
+            report(&format!("{err:#}"));
             return ExitCode::from(2);
         }
     };
     telemetry::init_logging(&settings.log);
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    // What a command run by hand looked at, on stderr (stdout is its output).
+    if !matches!(command, Command::Serve | Command::Thumbnail(_)) {
+        let files: Vec<String> = read.iter().map(|path| path.display().to_string()).collect();
+        let files =
+            if files.is_empty() { "the built-in defaults and the environment".into() } else { files.join(", ") };
+        report(&format!("settings from {files}"));
+    }
+    let result = match command {
         Command::Serve => serve(settings),
         Command::Migrate => migrate(settings),
         Command::CheckConfig => {
@@ -58,7 +71,10 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Thumbnail(args) => thumbnail::run(&settings, args),
-        Command::Dlq(args) => dlq::run(&settings, args),
+        Command::Dlq(args) => {
+            report(&format!("queue: {}", queue(&settings)));
+            dlq::run(&settings, args)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,10 +94,36 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let database = database(&settings);
+    let new = matches!(settings.database.url, DatabaseUrl::Local) && !settings.local_database().exists();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(Backends::migrate(&settings))?;
-    println!("database is up to date");
+    match new {
+        true => println!("{database}: created, with every table"),
+        false => println!("{database}: up to date"),
+    }
     Ok(())
+}
+
+/// The database the settings name, for the operator.
+fn database(s: &Settings) -> String {
+    match &s.database.url {
+        DatabaseUrl::Local => format!("SQLite database {}", s.local_database().display()),
+        DatabaseUrl::Sqlite(url) => format!("SQLite database {url}"),
+        DatabaseUrl::Mysql(_) => format!(
+            "MySQL database on {} (imaged's schema `{}`)",
+            s.database.url.host().unwrap_or_default(),
+            s.database.schema
+        ),
+    }
+}
+
+/// The queue the settings name, for the operator.
+fn queue(s: &Settings) -> String {
+    match s.queue.backend {
+        QueueBackend::Embedded => format!("the embedded queue in {}", s.local_database().display()),
+        QueueBackend::Sqs => format!("SQS queue {}", s.queue.url),
+    }
 }
 
 /// What check-config reports: the chosen backends, never secrets.

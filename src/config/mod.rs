@@ -212,17 +212,20 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Loads the layers from the process environment (and `cloudx_config`,
-    /// the `--cloudx-config` flag, when given) and validates them.
-    pub fn load(file: Option<&Path>, cloudx_config: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut env: HashMap<String, String> = std::env::vars().collect();
+    /// Loads the layers from `env` (and `cloudx_config`, the
+    /// `--cloudx-config` flag, when given) and validates them.
+    pub fn load(
+        file: Option<&Path>,
+        cloudx_config: Option<&Path>,
+        mut env: HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
         if let Some(path) = cloudx_config {
             env.insert(CLOUDX_CONFIG_VAR.into(), path.to_string_lossy().into_owned());
         }
         Self::load_from(file, env)
     }
 
-    /// Like [`Settings::load`], with the environment given.
+    /// Like [`Settings::load`], without a flag.
     pub fn load_from(file: Option<&Path>, env: HashMap<String, String>) -> Result<Self, ConfigError> {
         Self::load_as(file, env, cloudx::CLOUDX_BIND)
     }

@@ -178,7 +178,7 @@ async fn a_poison_message_reaches_the_dead_letter_queue_after_max_receive_count(
 
 /// `imaged migrate` on the database at `url`.
 fn migrate(dir: &std::path::Path, url: &str) {
-    let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_imaged"))
+    let migrate = common::imaged_command()
         .current_dir(dir)
         .arg("migrate")
         .env("IMAGED__DATABASE__URL", url)

@@ -6,7 +6,9 @@ use std::process::Command;
 
 use common::{Daemon, jpeg};
 
-const BIN: &str = env!("CARGO_BIN_EXE_imaged");
+fn imaged() -> Command {
+    common::imaged_command()
+}
 
 #[test]
 fn thumbnail_writes_each_size_of_each_file() {
@@ -14,7 +16,7 @@ fn thumbnail_writes_each_size_of_each_file() {
     let input = dir.path().join("wide.jpg");
     std::fs::write(&input, jpeg(1000, 500)).unwrap();
     let out = dir.path().join("out");
-    let status = Command::new(BIN)
+    let status = imaged()
         .current_dir(dir.path())
         .args(["thumbnail", "--size", "100", "--size", "300", "--quality", "70", "--out"])
         .arg(&out)
@@ -33,8 +35,7 @@ fn thumbnail_reports_files_it_cannot_read_as_images() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("notes.jpg");
     std::fs::write(&input, "plain text").unwrap();
-    let output =
-        Command::new(BIN).current_dir(dir.path()).args(["thumbnail", "--out", "out"]).arg(&input).output().unwrap();
+    let output = imaged().current_dir(dir.path()).args(["thumbnail", "--out", "out"]).arg(&input).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a supported image"));
 }
@@ -49,7 +50,7 @@ fn thumbnail_never_overwrites_silently_and_says_what_it_wrote() {
     std::fs::write(&png, common::png(200, 400)).unwrap();
     let out = dir.path().join("out");
     let thumbnail = |extra: &[&str]| {
-        let mut command = Command::new(BIN);
+        let mut command = imaged();
         command.current_dir(dir.path()).args(["thumbnail", "--size", "100", "--out"]).arg(&out).args(extra);
         command.arg(&jpg).arg(&png).output().unwrap()
     };
@@ -74,23 +75,22 @@ fn thumbnail_never_overwrites_silently_and_says_what_it_wrote() {
     );
     assert!(thumbnail(&["--overwrite"]).status.success());
 
-    let not_a_folder = Command::new(BIN).args(["thumbnail", "--out"]).arg(&jpg).arg(&png).output().unwrap();
+    let not_a_folder = imaged().args(["thumbnail", "--out"]).arg(&jpg).arg(&png).output().unwrap();
     let stderr = String::from_utf8_lossy(&not_a_folder.stderr);
     assert!(
         !not_a_folder.status.success() && stderr.contains(&format!("--out {}: is a file", jpg.display())),
         "{stderr}"
     );
-    let missing =
-        Command::new(BIN).args(["thumbnail", "--out"]).arg(&out).arg(dir.path().join("nope.jpg")).output().unwrap();
+    let missing = imaged().args(["thumbnail", "--out"]).arg(&out).arg(dir.path().join("nope.jpg")).output().unwrap();
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.jpg: reading it"), "{missing:?}");
 }
 
 #[test]
 fn check_config_names_the_bad_key() {
     let dir = tempfile::tempdir().unwrap();
-    let ok = Command::new(BIN).current_dir(dir.path()).arg("check-config").output().unwrap();
+    let ok = imaged().current_dir(dir.path()).arg("check-config").output().unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let bad = Command::new(BIN)
+    let bad = imaged()
         .current_dir(dir.path())
         .arg("check-config")
         .env("IMAGED__PROCESSING__SIZES", "128,0")
@@ -109,7 +109,7 @@ fn a_taken_port_is_named_with_its_listener_and_setting_before_anything_is_made()
         (address.as_str(), "127.0.0.1:0", ["API listener", "http.bind"]),
         ("127.0.0.1:0", address.as_str(), ["metrics listener", "metrics.bind"]),
     ] {
-        let output = Command::new(BIN)
+        let output = imaged()
             .current_dir(dir.path())
             .env("IMAGED__DATA_DIR", "state")
             .env("IMAGED__HTTP__BIND", bind)
@@ -131,7 +131,7 @@ fn a_taken_port_is_named_with_its_listener_and_setting_before_anything_is_made()
 async fn logs_have_no_colour_codes_and_no_subscribers_addresses() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = imaged()
         .current_dir(dir.path())
         .env("IMAGED__DATA_DIR", dir.path())
         .env("IMAGED__HTTP__BIND", "127.0.0.1:0")
@@ -161,11 +161,49 @@ async fn logs_have_no_colour_codes_and_no_subscribers_addresses() {
     assert!(!daemon.log().contains("private.person"), "{}", daemon.log());
 }
 
+/// With no --config, the CLI reads the installed config.toml and env file
+/// (here under a fake root), says what it read and looked at, and makes
+/// nothing in the folder it was run from.
+#[tokio::test]
+async fn the_cli_finds_the_installed_settings_and_says_what_it_looked_at() {
+    use imaged::queue::{EmbeddedQueue, JobQueue};
+    let root = tempfile::tempdir().unwrap();
+    let (etc, state, here) = (root.path().join("etc"), root.path().join("state"), root.path().join("here"));
+    for dir in [&etc, &here] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    std::fs::write(etc.join("config.toml"), format!("data_dir = {:?}\n", state.display().to_string())).unwrap();
+    std::fs::write(etc.join("env"), "# as the unit reads it\nIMAGED__PROCESSING__QUALITY=55\n").unwrap();
+    let run = |args: &[&str]| {
+        let output = imaged().current_dir(&here).env("IMAGED_CONFIG_DIR", &etc).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let read = format!("settings from {}, {}", etc.join("config.toml").display(), etc.join("env").display());
+    let database = state.join("imaged.db");
+
+    let (stdout, stderr) = run(&["migrate"]);
+    assert!(stderr.contains(&read), "{stderr}");
+    assert_eq!(stdout.trim(), format!("SQLite database {}: created, with every table", database.display()));
+    assert_eq!(run(&["migrate"]).0.trim(), format!("SQLite database {}: up to date", database.display()));
+    assert!(run(&["check-config"]).0.contains("\"quality\":55"), "the env file is read");
+
+    // The service's dead letter, seen where the service keeps it.
+    let settings = imaged::config::Settings { data_dir: state.clone(), ..Default::default() };
+    let queue = EmbeddedQueue::new(imaged::db::open_local(&settings).await.unwrap(), std::time::Duration::ZERO, 1);
+    queue.send("not a job").await.unwrap();
+    assert_eq!(queue.receive(1, std::time::Duration::ZERO).await.unwrap().len(), 1);
+    assert!(queue.receive(1, std::time::Duration::ZERO).await.unwrap().is_empty(), "now a dead letter");
+    let (stdout, stderr) = run(&["dlq", "list"]);
+    assert!(stdout.contains("not a job"), "{stdout}");
+    assert!(stderr.contains(&format!("queue: the embedded queue in {}", database.display())), "{stderr}");
+    assert_eq!(std::fs::read_dir(&here).unwrap().count(), 0, "nothing made where it was run");
+}
+
 #[test]
 fn migrate_creates_the_database() {
     let dir = tempfile::tempdir().unwrap();
-    let output =
-        Command::new(BIN).current_dir(dir.path()).arg("migrate").env("IMAGED__DATA_DIR", "state").output().unwrap();
+    let output = imaged().current_dir(dir.path()).arg("migrate").env("IMAGED__DATA_DIR", "state").output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(dir.path().join("state/imaged.db").is_file());
 }
@@ -184,7 +222,7 @@ async fn dlq_lists_the_dead_letters_and_redrives_them() {
     assert!(queue.receive(1, std::time::Duration::ZERO).await.unwrap().is_empty());
 
     let dlq = |args: &[&str]| {
-        let output = Command::new(BIN).env("IMAGED__DATA_DIR", dir.path()).arg("dlq").args(args).output().unwrap();
+        let output = imaged().env("IMAGED__DATA_DIR", dir.path()).arg("dlq").args(args).output().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     };
@@ -219,7 +257,7 @@ async fn serve_stops_cleanly_on_sigterm() {
 fn sigterm_still_stops_the_daemon_once_its_log_pipe_is_gone() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = imaged()
         .current_dir(dir.path())
         .env("IMAGED__HTTP__BIND", "127.0.0.1:0")
         .env("IMAGED__METRICS__BIND", "")

@@ -35,6 +35,14 @@ async fn tables(conn: &mut MySqlConnection, schema: &str) -> Vec<String> {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(conn).await.unwrap()
 }
 
+/// Settings on a fresh fixture's resources.
+async fn on_a_fixture(dir: &std::path::Path) -> (Fixture, Settings) {
+    let fixture = Fixture::create().await;
+    let mut s = embedded_settings(dir);
+    fixture.apply(&mut s);
+    (fixture, s)
+}
+
 fn database_of(fixture: &Fixture) -> String {
     fixture.database_url.rsplit('/').next().unwrap().to_owned()
 }
@@ -149,9 +157,7 @@ async fn counts(conn: &mut MySqlConnection, schema: &str) -> Vec<i64> {
 #[actix_web::test]
 async fn an_earlier_imageds_tables_move_out_of_the_cloudx_database_with_their_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = Fixture::create().await;
-    let mut s = embedded_settings(dir.path());
-    fixture.apply(&mut s);
+    let (fixture, s) = on_a_fixture(dir.path()).await;
     let database = database_of(&fixture);
 
     // A database filled by imaged: uploads, jobs, a delete.
@@ -189,9 +195,7 @@ async fn an_earlier_imageds_tables_move_out_of_the_cloudx_database_with_their_ro
 #[actix_web::test]
 async fn a_user_who_may_not_create_the_schema_is_told_the_grant_that_lets_it() {
     let dir = tempfile::tempdir().unwrap();
-    let fixture = Fixture::create().await;
-    let mut s = embedded_settings(dir.path());
-    fixture.apply(&mut s);
+    let (fixture, mut s) = on_a_fixture(dir.path()).await;
     let database = database_of(&fixture);
     let user = format!("cx{}", &database[database.len() - 8..]);
     let mut conn = admin().await;

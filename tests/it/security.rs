@@ -214,11 +214,7 @@ async fn a_command_beside_the_daemon_leaves_its_writes_alone() {
     let writing = folders[0].join("half-written");
     std::fs::write(&writing, b"half a thumbnail").unwrap();
 
-    let dlq = std::process::Command::new(env!("CARGO_BIN_EXE_imaged"))
-        .env("IMAGED__DATA_DIR", dir.path())
-        .args(["dlq", "list"])
-        .output()
-        .unwrap();
+    let dlq = common::imaged_command().env("IMAGED__DATA_DIR", dir.path()).args(["dlq", "list"]).output().unwrap();
     assert!(dlq.status.success(), "{}", String::from_utf8_lossy(&dlq.stderr));
     assert!(writing.is_file(), "the daemon's write in progress was removed");
     let id = app.upload_ok("after.jpg", jpeg(320, 240)).await;

@@ -200,7 +200,7 @@ impl Drop for Daemon {
 impl Daemon {
     pub fn start(dir: &Path, envs: &[(String, String)]) -> Self {
         use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_imaged"))
+        let mut child = imaged_command()
             .current_dir(dir)
             .env("IMAGED__DATA_DIR", dir)
             .env("IMAGED__HTTP__BIND", "127.0.0.1:0")
@@ -286,6 +286,14 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The imaged binary, kept from any installed `/etc/imaged` settings (a
+/// machine may have the package): a test gives its settings itself.
+pub fn imaged_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_imaged"));
+    command.env("IMAGED_CONFIG_DIR", "/nonexistent/imaged-tests");
+    command
 }
 
 /// Polls `check` every 100 ms for up to 60 s.
