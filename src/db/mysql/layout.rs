@@ -153,7 +153,7 @@ async fn missing_grant(conn: &mut MySqlConnection, schema: &str, err: sqlx::Erro
     let (name, host) = user.rsplit_once('@').unwrap_or((&user, "%"));
     anyhow::Error::new(err).context(format!(
         "the database user {user} may not create imaged's tables in schema `{schema}`. \
-         As an administrator, run: GRANT ALL PRIVILEGES ON {} TO '{name}'@'{host}'; then start imaged again",
-        format_args!("{}.*", quoted(schema))
+         As an administrator, run: GRANT ALL PRIVILEGES ON {}.* TO '{name}'@'{host}'; then start imaged again",
+        quoted(schema)
     ))
 }
