@@ -5,7 +5,7 @@
 //! once, fail from now on, hold a write, count what was published) is a
 //! hook, and no test writes a delegating backend of its own.
 
-use std::{future::Future, path::Path, sync::Arc, time::Duration};
+use std::{future::Future, ops::RangeInclusive, path::Path, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -230,8 +230,8 @@ impl BlobStore for Tap<dyn BlobStore> {
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         self.around(Call::new("store.get", key), |fault| fault.store(key), self.inner.get(key)).await
     }
-    async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
-        self.around(Call::new("store.open", key), |fault| fault.store(key), self.inner.open(key)).await
+    async fn open(&self, key: &str, range: Option<RangeInclusive<u64>>) -> Result<BlobReader, StoreError> {
+        self.around(Call::new("store.open", key), |fault| fault.store(key), self.inner.open(key, range)).await
     }
     async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
         self.around(Call::new("store.head", key), |fault| fault.store(key), self.inner.head(key)).await

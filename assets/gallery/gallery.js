@@ -113,11 +113,11 @@ function uploadAll(files) {
 
 // ---- the grid
 
-function thumbnailOf(id, job) {
+function thumbnailOf(job) {
   const done = (job && job.thumbnails) || [];
   if (!done.length) return null;
   const pick = done.find((t) => t.size >= GRID_SIZE) || done[done.length - 1];
-  return `/api/image/${id}/thumbnail/${pick.size}`;
+  return pick.url;
 }
 
 function stateText(job) {
@@ -130,14 +130,14 @@ function stateText(job) {
 function cardKey(id) {
   const { job } = images.get(id);
   const status = job ? job.status : 'pending';
-  return `${status}|${status === 'done' ? thumbnailOf(id, job) : ''}|${stateText(job)}`;
+  return `${status}|${status === 'done' ? thumbnailOf(job) : ''}|${stateText(job)}`;
 }
 
 function card(id) {
   const { row, job } = images.get(id);
   const status = job ? job.status : 'pending';
   const name = fileName(row.object_key);
-  const thumb = status === 'done' ? thumbnailOf(id, job) : null;
+  const thumb = status === 'done' ? thumbnailOf(job) : null;
   const frame = element('span', { className: 'frame' });
   frame.append(thumb ? element('img', { src: thumb, alt: '' }) : element('span', { textContent: status }));
   const button = element('button', { type: 'button', className: 'card' }, frame,
@@ -216,7 +216,7 @@ function openDetail(id) {
   const variants = $('detail-variants');
   variants.replaceChildren();
   for (const t of (job && job.thumbnails) || []) {
-    const img = element('img', { src: `/api/image/${id}/thumbnail/${t.size}`, alt: `${name}, ${t.width}×${t.height}`, width: t.width, height: t.height, loading: 'lazy' });
+    const img = element('img', { src: t.url, alt: `${name}, ${t.width}×${t.height}`, width: t.width, height: t.height, loading: 'lazy' });
     const caption = element('figcaption', { textContent: `${t.size}: ${t.width}×${t.height}, ${bytes(t.object_size)}` });
     variants.append(element('li', {}, element('figure', {}, img, caption)));
   }

@@ -1,127 +1,81 @@
-//! The byte routes: the original as CloudX serves it, and thumbnails.
+//! The byte routes: the original as CloudX serves it, and thumbnails. Both
+//! answer HEAD, conditional requests and single ranges (see [`Object`]).
 
-use actix_web::{
-    HttpResponse,
-    http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, LAST_MODIFIED},
-    web,
-};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use super::{ApiError, AppState, error::Problem, image::image_id};
-use futures_util::{StreamExt, stream};
+use super::{ApiError, AppState, error::Problem, image::image_id, object::Object, thumbnails};
+use crate::storage::StoreError;
 
-use crate::{
-    imaging::{self, Kind},
-    keys,
-    storage::StoreError,
-};
-
-/// Uploaded bytes are never a page: even opened as one, no script runs.
-const SANDBOX: (actix_web::http::header::HeaderName, &str) = (CONTENT_SECURITY_POLICY, "sandbox");
+/// A variant never changes under a versioned URL: its version is that of
+/// the original it was made from, and new bytes get a new one.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// An unversioned URL may be cached, but is checked each time.
+const REVALIDATE: &str = "public, no-cache";
 
 /// Downloads the original image.
 ///
 /// With CloudX's headers: `image/<extension>` (when the bytes are of that
-/// type) and an attachment named after the key.
-#[utoipa::path(get, path = "/image/file/{image_id}", tag = "image", params(("image_id" = u64, Path)),
+/// type) and an attachment named after the key; with an `ETag` and
+/// `Last-Modified` for conditional requests, and single byte ranges.
+#[utoipa::path(method(get, head), path = "/image/file/{image_id}", tag = "image", params(("image_id" = u64, Path)),
     responses((status = 200, description = "the uploaded bytes", content_type = "image/*"),
+        (status = 206, description = "the one byte range asked for", content_type = "image/*"),
+        (status = 304, description = "the copy named by If-None-Match or If-Modified-Since is current"),
         (status = 404, description = "Image is not found! (plain text); a problem document when the id is not an integer",
-        content(("text/plain", example = "Image is not found!"), (Problem = "application/problem+json")))))]
-pub async fn download(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+        content(("text/plain", example = "Image is not found!"), (Problem = "application/problem+json"))),
+        (status = 412, description = "If-Match or If-Unmodified-Since does not hold"),
+        (status = 416, description = "the range lies outside the file")))]
+pub async fn download(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let row = state.backends.meta.image(image_id(&id)?).await?.ok_or(ApiError::FileNotFound)?;
-    let mut object = state.backends.blobs.open(&row.object_key).await?;
-    // The type is told by the bytes being served, as they are now.
-    let first = object.body.next().await.transpose().map_err(|err| read_error(&row.object_key, err))?;
-    let first = first.unwrap_or_default();
-    let sniffed = imaging::sniff(&first);
-    let body = stream::once(async { Ok::<_, std::io::Error>(first) }).chain(object.body);
-    let name = keys::file_name(&row.object_key);
-    Ok(HttpResponse::Ok()
-        .content_type(served_type(name, sniffed))
-        .insert_header(SANDBOX)
-        .insert_header((CONTENT_DISPOSITION, attachment(name)))
-        .insert_header((LAST_MODIFIED, row.last_modified.format("%a, %d %b %Y %H:%M:%S GMT").to_string()))
-        .insert_header((CACHE_CONTROL, "no-cache"))
-        .no_chunking(object.meta.size)
-        .streaming(body))
+    let object = Object { key: &row.object_key, content_type: None, cache_control: "no-cache", attachment: true };
+    Ok(object.send(&req, state.backends.blobs.as_ref()).await?)
 }
 
-fn read_error(key: &str, err: std::io::Error) -> ApiError {
-    StoreError::Unavailable { key: key.to_owned(), source: err.into() }.into()
-}
-
-/// The type an original is served as: CloudX's `image/<extension>` where
-/// the bytes were sniffed as that type, else the sniffed type; bytes never
-/// sniffed as an image are `application/octet-stream`. Never the client's
-/// name alone: a JPEG named `x.svg+xml` is not served as SVG.
-fn served_type(name: &str, sniffed: Option<Kind>) -> String {
-    let Some(kind) = sniffed else { return "application/octet-stream".to_owned() };
-    match name.rsplit_once('.') {
-        Some((_, ext)) if kind.extensions().contains(&ext.to_ascii_lowercase().as_str()) => format!("image/{ext}"),
-        _ => kind.mime().to_owned(),
-    }
-}
-
-/// `attachment; filename=NAME` unquoted as CloudX sends it, quoted (RFC
-/// 6266) only where the name would otherwise break the header.
-fn attachment(name: &str) -> String {
-    let plain = name.bytes().all(|b| b.is_ascii_graphic() && !b"\";\\".contains(&b));
-    if plain {
-        format!("attachment; filename={name}")
-    } else {
-        let ascii: String = name.chars().map(|c| if c.is_ascii() && c != '"' && c != '\\' { c } else { '_' }).collect();
-        let encoded: String = name
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-    }
+#[derive(Deserialize, IntoParams)]
+pub struct Version {
+    /// The version the thumbnails document gives; with it the answer may
+    /// be cached for good.
+    v: Option<String>,
 }
 
 /// One thumbnail's JPEG; 404 until the job has made it.
-#[utoipa::path(get, path = "/image/{image_id}/thumbnail/{size}", tag = "thumbnails",
-    params(("image_id" = u64, Path), ("size" = u32, Path, description = "one of processing.sizes")),
+///
+/// Cached for a year at the URL the thumbnails document gives (it names
+/// the version); revalidated at any other.
+#[utoipa::path(method(get, head), path = "/image/{image_id}/thumbnail/{size}", tag = "thumbnails",
+    params(("image_id" = u64, Path), ("size" = u32, Path, description = "one of processing.sizes"), Version),
     responses((status = 200, description = "the JPEG", content_type = "image/jpeg"),
+        (status = 206, description = "the one byte range asked for", content_type = "image/jpeg"),
+        (status = 304, description = "the copy named by If-None-Match or If-Modified-Since is current"),
         (status = 404, description = "not found; a problem document when the id is not an integer",
-        content((String = "application/json", example = json!("Thumbnail not found!")), (Problem = "application/problem+json")))))]
+        content((String = "application/json", example = json!("Thumbnail not found!")), (Problem = "application/problem+json"))),
+        (status = 412, description = "If-Match or If-Unmodified-Since does not hold"),
+        (status = 416, description = "the range lies outside the thumbnail")))]
 pub async fn thumbnail(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    version: web::Query<Version>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, size) = path.into_inner();
     let id = image_id(&id)?;
     let size: i64 = size.parse().map_err(|_| ApiError::NoRoute)?;
     let variants = state.backends.meta.variants(id).await?;
     let variant = variants.iter().find(|v| v.size == size).ok_or(ApiError::ThumbnailNotFound)?;
-    let bytes = state.backends.blobs.get(&variant.object_key).await.map_err(|err| match err {
-        crate::storage::StoreError::NotFound(_) => ApiError::ThumbnailNotFound,
+    let job = state.backends.meta.job(id).await?;
+    let current = job.as_ref().and_then(thumbnails::version);
+    let versioned = version.v.is_some() && version.v == current;
+    let cache_control = if versioned { IMMUTABLE } else { REVALIDATE };
+    let object =
+        Object { key: &variant.object_key, content_type: Some("image/jpeg"), cache_control, attachment: false };
+    object.send(&req, state.backends.blobs.as_ref()).await.map_err(|err| match err {
+        StoreError::NotFound(_) => ApiError::ThumbnailNotFound,
         other => other.into(),
-    })?;
-    Ok(HttpResponse::Ok().content_type("image/jpeg").insert_header(SANDBOX).body(bytes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_served_type_is_the_sniffed_one_in_cloudxs_spelling_where_they_agree() {
-        assert_eq!(served_type("a-t1.jpg", Some(Kind::Jpeg)), "image/jpg");
-        assert_eq!(served_type("a-t1.JPEG", Some(Kind::Jpeg)), "image/JPEG");
-        assert_eq!(served_type("x.svg+xml", Some(Kind::Jpeg)), "image/jpeg");
-        assert_eq!(served_type("x.png", Some(Kind::Gif)), "image/gif");
-        assert_eq!(served_type("noext", Some(Kind::Webp)), "image/webp");
-        assert_eq!(served_type("x.svg", None), "application/octet-stream");
-    }
-
-    #[test]
-    fn attachment_names_are_unquoted_unless_they_must_be() {
-        assert_eq!(attachment("abc-t1.jpg"), "attachment; filename=abc-t1.jpg");
-        assert_eq!(attachment("a b.jpg"), "attachment; filename=\"a b.jpg\"; filename*=UTF-8''a%20b.jpg");
-    }
+    })
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod conditional;
 mod cors;
 mod direct;
 mod error;
@@ -12,6 +13,7 @@ mod health;
 mod image;
 mod metrics;
 mod notification;
+mod object;
 mod openapi;
 mod request_id;
 mod stats;
@@ -90,17 +92,23 @@ const ID: &str = r"{id:\d{1,18}}";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use auth::guarded;
-    use web::{delete, get, post, put, resource};
+    use web::{delete, get, head, post, put, resource};
     cfg.service(resource("/api/image").route(get().to(image::list)).route(guarded(post().to(upload::upload))))
         .service(resource("/api/image/upload_url").route(guarded(get().to(direct::upload_url))))
         // A direct upload carries its own signed grant instead of a token.
         .service(resource("/api/image/direct/{grant}").route(put().to(direct::put)))
-        .service(resource(format!("/api/image/file/{ID}")).route(get().to(file::download)))
+        .service(
+            resource(format!("/api/image/file/{ID}")).route(get().to(file::download)).route(head().to(file::download)),
+        )
         .service(
             resource(format!("/api/image/{ID}")).route(get().to(image::get)).route(guarded(delete().to(image::delete))),
         )
         .service(resource(format!("/api/image/{ID}/thumbnails")).route(get().to(thumbnails::status)))
-        .service(resource(format!(r"/api/image/{ID}/thumbnail/{{size:\d{{1,9}}}}")).route(get().to(file::thumbnail)))
+        .service(
+            resource(format!(r"/api/image/{ID}/thumbnail/{{size:\d{{1,9}}}}"))
+                .route(get().to(file::thumbnail))
+                .route(head().to(file::thumbnail)),
+        )
         // Subscribers' addresses are not for everyone once there are tokens.
         .service(resource("/api/notification").route(guarded(get().to(notification::list))))
         .service(

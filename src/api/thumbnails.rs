@@ -2,10 +2,11 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, error::Problem, image::image_id};
-use crate::db::{JobStatus, VariantRow};
+use crate::db::{JobState, JobStatus, VariantRow};
 
 #[derive(Serialize, ToSchema)]
 pub struct ThumbnailsDoc {
@@ -26,12 +27,36 @@ pub struct ThumbnailJson {
     height: i64,
     object_key: String,
     object_size: i64,
+    /// Where to get it: a URL that names the version, cached for good.
+    #[schema(example = "/api/image/7/thumbnail/256?v=3f2a9c0d1e4b5a6f")]
+    url: String,
 }
 
-impl From<VariantRow> for ThumbnailJson {
-    fn from(v: VariantRow) -> Self {
-        Self { size: v.size, width: v.width, height: v.height, object_key: v.object_key, object_size: v.object_size }
+impl ThumbnailJson {
+    fn new(id: i64, v: VariantRow, version: Option<&str>) -> Self {
+        let mut url = format!("/api/image/{id}/thumbnail/{}", v.size);
+        if let Some(version) = version {
+            url = format!("{url}?v={version}");
+        }
+        Self {
+            size: v.size,
+            width: v.width,
+            height: v.height,
+            object_key: v.object_key,
+            object_size: v.object_size,
+            url,
+        }
     }
+}
+
+/// The version of a done job's variants: that of the original they were
+/// made from (see [`crate::storage::BlobMeta::tag`]), so new bytes get a
+/// new one. None while a job runs: the variants stored may be about to
+/// change under their keys.
+pub fn version(job: &JobState) -> Option<String> {
+    let tag = job.source_tag.as_ref().filter(|_| job.status == JobStatus::Done)?;
+    let digest = Sha256::digest(tag.as_bytes());
+    Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[utoipa::path(get, path = "/image/{image_id}/thumbnails", tag = "thumbnails", params(("image_id" = u64, Path)),
@@ -41,8 +66,10 @@ pub async fn status(state: web::Data<AppState>, id: web::Path<String>) -> Result
     let id = image_id(&id)?;
     state.backends.meta.image(id).await?.ok_or(ApiError::ImageNotFound)?;
     let job = state.backends.meta.job(id).await?;
-    let thumbnails = state.backends.meta.variants(id).await?.into_iter().map(Into::into).collect();
+    let version = job.as_ref().and_then(version);
     let (status, error, content_type) =
         job.map_or((JobStatus::Pending, None, None), |j| (j.status, j.error, j.content_type));
+    let variants = state.backends.meta.variants(id).await?;
+    let thumbnails = variants.into_iter().map(|v| ThumbnailJson::new(id, v, version.as_deref())).collect();
     Ok(HttpResponse::Ok().json(ThumbnailsDoc { id, status, error, content_type, thumbnails }))
 }

@@ -7,8 +7,9 @@
 //! So `imaged dlq list` beside a running daemon never touches its writes.
 
 use std::{
-    fs::File,
-    io::ErrorKind,
+    fs::{File, Metadata},
+    io::{ErrorKind, SeekFrom},
+    ops::RangeInclusive,
     os::unix::fs::MetadataExt,
     path::{Component, Path, PathBuf},
 };
@@ -16,6 +17,7 @@ use std::{
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{BlobMeta, BlobReader, BlobStore, DEFAULT_CONTENT_TYPE, StoreError};
 
@@ -132,6 +134,14 @@ fn io_error(key: &str, err: std::io::Error) -> StoreError {
     }
 }
 
+fn blob_meta(key: &str, meta: &Metadata) -> Result<BlobMeta, StoreError> {
+    let modified: DateTime<Utc> = meta.modified().map_err(|e| io_error(key, e))?.into();
+    let last_modified = DateTime::from_timestamp(modified.timestamp(), 0).unwrap_or(modified).naive_utc();
+    // A file put again is a new file (written aside, then renamed over).
+    let tag = format!("{:x}-{:x}-{:x}", meta.len(), meta.ino(), modified.timestamp_nanos_opt().unwrap_or_default());
+    Ok(BlobMeta { size: meta.len(), last_modified, content_type: DEFAULT_CONTENT_TYPE.into(), tag })
+}
+
 #[async_trait]
 impl BlobStore for FsStore {
     async fn put(&self, key: &str, bytes: Bytes, _content_type: &str) -> Result<BlobMeta, StoreError> {
@@ -173,19 +183,20 @@ impl BlobStore for FsStore {
         tokio::fs::read(path).await.map(Bytes::from).map_err(|e| io_error(key, e))
     }
 
-    async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
-        let file = tokio::fs::File::open(self.path(key)?).await.map_err(|e| io_error(key, e))?;
-        let meta = self.head(key).await?;
-        Ok(BlobReader { meta, body: Box::pin(tokio_util::io::ReaderStream::new(file)) })
+    async fn open(&self, key: &str, range: Option<RangeInclusive<u64>>) -> Result<BlobReader, StoreError> {
+        let mut file = tokio::fs::File::open(self.path(key)?).await.map_err(|e| io_error(key, e))?;
+        // The metadata of the file opened, not of whatever the key names by now.
+        let meta = blob_meta(key, &file.metadata().await.map_err(|e| io_error(key, e))?)?;
+        let Some(range) = range else {
+            return Ok(BlobReader { meta, body: Box::pin(tokio_util::io::ReaderStream::new(file)) });
+        };
+        file.seek(SeekFrom::Start(*range.start())).await.map_err(|e| io_error(key, e))?;
+        let part = file.take(range.end().saturating_sub(*range.start()) + 1);
+        Ok(BlobReader { meta, body: Box::pin(tokio_util::io::ReaderStream::new(part)) })
     }
 
     async fn head(&self, key: &str) -> Result<BlobMeta, StoreError> {
-        let meta = tokio::fs::metadata(self.path(key)?).await.map_err(|e| io_error(key, e))?;
-        let modified: DateTime<Utc> = meta.modified().map_err(|e| io_error(key, e))?.into();
-        let last_modified = DateTime::from_timestamp(modified.timestamp(), 0).unwrap_or(modified).naive_utc();
-        // A file put again is a new file (written aside, then renamed over).
-        let tag = format!("{:x}-{:x}-{:x}", meta.len(), meta.ino(), modified.timestamp_nanos_opt().unwrap_or_default());
-        Ok(BlobMeta { size: meta.len(), last_modified, content_type: DEFAULT_CONTENT_TYPE.into(), tag })
+        blob_meta(key, &tokio::fs::metadata(self.path(key)?).await.map_err(|e| io_error(key, e))?)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

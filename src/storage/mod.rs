@@ -4,7 +4,7 @@
 mod fs;
 mod s3;
 
-use std::{path::Path, pin::Pin, time::Duration};
+use std::{ops::RangeInclusive, path::Path, pin::Pin, time::Duration};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -67,8 +67,10 @@ pub trait BlobStore: Send + Sync {
     async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<BlobMeta, StoreError>;
     /// The whole object (the pipeline decodes it from memory).
     async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
-    /// The object as a stream, with its metadata.
-    async fn open(&self, key: &str) -> Result<BlobReader, StoreError>;
+    /// The object as a stream, with its metadata; only the bytes in `range`
+    /// (inclusive, as HTTP's ranges are, and within the object) when one is
+    /// given. The metadata is the whole object's either way.
+    async fn open(&self, key: &str, range: Option<RangeInclusive<u64>>) -> Result<BlobReader, StoreError>;
     async fn head(&self, key: &str) -> Result<BlobMeta, StoreError>;
     /// Deleting a missing object succeeds, as on S3.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;

@@ -3,7 +3,7 @@
 //! object after the put — its content type, size and last-modified time —
 //! is what the `images` row records, as CloudX does.
 
-use std::{path::Path, time::Duration};
+use std::{ops::RangeInclusive, path::Path, time::Duration};
 
 use async_trait::async_trait;
 use aws_sdk_s3::{
@@ -190,7 +190,7 @@ impl BlobStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        let reader = self.open(key).await?;
+        let reader = self.open(key, None).await?;
         let chunks: Vec<Bytes> = reader
             .body
             .try_collect()
@@ -199,10 +199,14 @@ impl BlobStore for S3Store {
         Ok(chunks.concat().into())
     }
 
-    async fn open(&self, key: &str) -> Result<BlobReader, StoreError> {
-        let object =
-            self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|e| classify(key, e))?;
-        let meta = blob_meta(object.content_length(), object.last_modified(), object.content_type(), object.e_tag());
+    async fn open(&self, key: &str, range: Option<RangeInclusive<u64>>) -> Result<BlobReader, StoreError> {
+        let range = range.map(|r| format!("bytes={}-{}", r.start(), r.end()));
+        let get = self.client.get_object().bucket(&self.bucket).key(key).set_range(range);
+        let object = get.send().await.map_err(|e| classify(key, e))?;
+        // A part's length is not the object's: "bytes 0-31/1234" is.
+        let whole = object.content_range().and_then(|r| r.rsplit_once('/')?.1.parse().ok());
+        let length = whole.or(object.content_length());
+        let meta = blob_meta(length, object.last_modified(), object.content_type(), object.e_tag());
         let body = stream::unfold(object.body, |mut body| async move {
             body.next().await.map(|chunk| (chunk.map_err(std::io::Error::other), body))
         });

@@ -11,6 +11,7 @@ mod aws;
 mod browser;
 mod cli;
 mod crash;
+mod downloads;
 mod drain;
 mod dropin;
 mod embedded;
