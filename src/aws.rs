@@ -62,35 +62,40 @@ pub async fn secret_field(sdk: &SdkConfig, secret_id: &str, field: &str) -> anyh
 }
 
 /// The instance's public hostname (else its public IPv4) from EC2
-/// instance metadata (IMDSv2), or `None` off EC2 or when
-/// `AWS_EC2_METADATA_DISABLED=true`. Looked up once, at start.
-pub async fn ec2_public_host() -> Option<String> {
+/// instance metadata (IMDSv2) at `endpoint`, or `None` off EC2. An empty
+/// `endpoint` is the SDK's (`AWS_EC2_METADATA_SERVICE_ENDPOINT`, else
+/// 169.254.169.254), which `AWS_EC2_METADATA_DISABLED=true` turns off.
+/// Looked up once, at start.
+pub async fn ec2_public_host(endpoint: &str) -> anyhow::Result<Option<String>> {
     let disabled = std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-    if disabled {
-        return None;
+    if endpoint.is_empty() && disabled {
+        return Ok(None);
     }
-    let client = imds::Client::builder()
+    let mut client = imds::Client::builder()
         .max_attempts(1)
         .connect_timeout(IMDS_TIMEOUT)
         .read_timeout(IMDS_TIMEOUT)
-        .operation_timeout(IMDS_TIMEOUT * 2)
-        .build();
+        .operation_timeout(IMDS_TIMEOUT * 2);
+    if !endpoint.is_empty() {
+        client = client.endpoint(endpoint).map_err(|err| anyhow::anyhow!("aws.metadata_url {endpoint:?}: {err}"))?;
+    }
+    let client = client.build();
     for path in ["/latest/meta-data/public-hostname", "/latest/meta-data/public-ipv4"] {
         match client.get(path).await {
             Ok(value) => {
                 let host: String = value.into();
                 if !host.trim().is_empty() {
-                    return Some(host.trim().to_owned());
+                    return Ok(Some(host.trim().to_owned()));
                 }
             }
             Err(err) => {
                 tracing::debug!(error = %err, path, "no EC2 instance metadata");
                 // Unreachable metadata will not answer the second path either.
                 if matches!(err, imds::client::error::ImdsError::FailedToLoadToken(_)) {
-                    return None;
+                    return Ok(None);
                 }
             }
         }
     }
-    None
+    Ok(None)
 }

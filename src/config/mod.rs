@@ -149,6 +149,9 @@ pub struct AwsSettings {
     pub region: String,
     /// An S3/SQS/SNS-compatible endpoint; S3 then uses path-style requests.
     pub endpoint_url: String,
+    /// EC2 instance metadata, where the public hostname is looked up; ""
+    /// → the SDK's.
+    pub metadata_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

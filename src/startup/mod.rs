@@ -26,7 +26,7 @@ pub use crate::backends::Backends;
 use crate::{
     api::{self, ApiTokens, AppState},
     aws,
-    config::Settings,
+    config::{NotifyBackend, Settings, StorageBackend},
     images::Images,
     imaging::CpuPool,
     jobs::{DeliveryHandler, Heartbeats, Pipeline, PollerDeps, QueuePoller, Reconciler, Spec},
@@ -42,15 +42,18 @@ use crate::{
 /// within the unit's `TimeoutStopSec`.
 const HTTP_STOP: Duration = Duration::from_secs(5);
 
-/// The API's and the metrics' sockets.
+/// The API's and the metrics' sockets, and where clients reach the API.
 struct Listeners {
     api: TcpListener,
     metrics: Option<TcpListener>,
+    /// The base of the links imaged hands out (see [`public_base`]).
+    public_base: String,
 }
 
 impl Listeners {
-    /// Binds both, or says which listener could not have which address.
-    fn bind(settings: &Settings) -> anyhow::Result<Self> {
+    /// Binds both, or says which listener could not have which address;
+    /// then finds the API's public address, or says how to give it.
+    async fn bind(settings: &Settings) -> anyhow::Result<Self> {
         let bind = |what: &str, key: &str, addr: SocketAddr, off: &str| {
             TcpListener::bind(addr).with_context(|| {
                 format!("the {what} listener cannot take {addr}, the {key} setting{off}: set {key} to a free address")
@@ -61,7 +64,8 @@ impl Listeners {
             Some(addr) => Some(bind("metrics", "metrics.bind", addr, " (\"\" turns the metrics off)")?),
             None => None,
         };
-        Ok(Self { api, metrics })
+        let public_base = public_base(settings, api.local_addr()?).await?;
+        Ok(Self { api, metrics, public_base })
     }
 }
 
@@ -87,10 +91,11 @@ pub struct Application {
 impl Application {
     /// Builds everything and starts the pollers; must run inside an actix
     /// `System`. Binding port 0 picks a free port (see [`Application::port`]).
-    /// The listeners come first: a taken port stops the start before
-    /// anything is made in `data_dir` or a database.
+    /// The listeners come first: a taken port, or a public address that
+    /// cannot be found, stops the start before anything is made in
+    /// `data_dir` or a database.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let listeners = Listeners::bind(&settings)?;
+        let listeners = Listeners::bind(&settings).await?;
         let backends = Backends::build(&settings).await?;
         Self::start(settings, backends, listeners).await
     }
@@ -98,17 +103,15 @@ impl Application {
     /// As [`Application::build`], on backends already built (a test may
     /// wrap one to inject faults).
     pub async fn with_backends(settings: Settings, backends: Backends) -> anyhow::Result<Self> {
-        let listeners = Listeners::bind(&settings)?;
+        let listeners = Listeners::bind(&settings).await?;
         Self::start(settings, backends, listeners).await
     }
 
     async fn start(settings: Settings, backends: Backends, listeners: Listeners) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
         let jobs = TaskTracker::new();
-        let Listeners { api: listener, metrics } = listeners;
-        let local = listener.local_addr()?;
-        let port = local.port();
-        let public_base = public_base(&settings.http.public_url, local).await;
+        let Listeners { api: listener, metrics, public_base } = listeners;
+        let port = listener.local_addr()?.port();
         tracing::info!(public_base, "download links");
         let tokens = api_tokens(&settings).await?;
         let spool = api::open_spool(settings.spool_dir()).await?;
@@ -325,23 +328,43 @@ pub async fn api_tokens(settings: &Settings) -> anyhow::Result<ApiTokens> {
     Ok(tokens)
 }
 
-/// The base of the download links every subscriber receives: configured,
-/// else the EC2 instance's public hostname (as CloudX links), else the
-/// address imaged listens on. Never a client's Host or forwarding headers.
-async fn public_base(configured: &str, local: std::net::SocketAddr) -> String {
+/// The base of the links imaged hands out (download links in notices,
+/// direct-upload URLs): configured, else the EC2 instance's public hostname
+/// (as CloudX links) with the port imaged listens on, else that address.
+/// Never a client's Host or forwarding headers. An address no client can
+/// reach (0.0.0.0) is refused where the links leave the host: notices by
+/// e-mail, uploads to imaged's own store.
+async fn public_base(settings: &Settings, local: SocketAddr) -> anyhow::Result<String> {
+    let configured = &settings.http.public_url;
     if !configured.is_empty() {
-        return configured.trim_end_matches('/').to_owned();
+        return Ok(configured.trim_end_matches('/').to_owned());
     }
-    if let Some(host) = aws::ec2_public_host().await {
-        return format!("http://{host}");
+    let port = match local.port() {
+        80 => String::new(),
+        port => format!(":{port}"),
+    };
+    if let Some(host) = aws::ec2_public_host(&settings.aws.metadata_url).await? {
+        return Ok(format!("http://{host}{port}"));
     }
-    if local.ip().is_unspecified() {
-        tracing::warn!(%local, "no public hostname: set http.public_url, or download links name an address no client can reach");
+    let base = match local {
+        SocketAddr::V4(v4) => format!("http://{}{port}", v4.ip()),
+        SocketAddr::V6(v6) => format!("http://[{}]{port}", v6.ip()),
+    };
+    if !local.ip().is_unspecified() {
+        return Ok(base);
     }
-    match local {
-        std::net::SocketAddr::V4(v4) if v4.port() == 80 => format!("http://{}", v4.ip()),
-        _ => format!("http://{local}"),
+    let mailed = settings.notify.backend == NotifyBackend::Sns;
+    let uploads_here = settings.storage.backend == StorageBackend::Fs;
+    if mailed || uploads_here {
+        let leaving = if mailed { "download links in e-mailed notices" } else { "direct-upload URLs" };
+        anyhow::bail!(
+            "imaged listens on {local} and this is no EC2 instance with a public hostname, so its {leaving} \
+             would name {base}, which no client reaches: set http.public_url (e.g. http://images.example.com:{})",
+            local.port()
+        );
     }
+    tracing::warn!(%local, "no public hostname: set http.public_url, or download links name an address no client can reach");
+    Ok(base)
 }
 
 /// Prometheus text on its own listener, so scraping never competes with

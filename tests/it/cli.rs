@@ -288,3 +288,42 @@ fn sigterm_still_stops_the_daemon_once_its_log_pipe_is_gone() {
     };
     assert!(status.success(), "{status}");
 }
+
+/// Off EC2, on 0.0.0.0 with no http.public_url, imaged would hand out links
+/// no client reaches: it says so, and what to set, before making anything.
+#[test]
+fn an_address_no_client_reaches_is_refused_naming_http_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = imaged()
+        .current_dir(dir.path())
+        .env("IMAGED__DATA_DIR", "state")
+        .env("IMAGED__HTTP__BIND", "0.0.0.0:0")
+        .env("IMAGED__METRICS__BIND", "")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("set http.public_url") && stderr.contains("direct-upload URLs"), "{stderr}");
+    assert!(!dir.path().join("state").exists(), "nothing made");
+
+    // With the address given, the same start goes ahead.
+    let mut serving = imaged()
+        .current_dir(dir.path())
+        .env("IMAGED__DATA_DIR", "state")
+        .env("IMAGED__HTTP__BIND", "0.0.0.0:0")
+        .env("IMAGED__HTTP__PUBLIC_URL", "http://images.example.com:8080")
+        .env("IMAGED__METRICS__BIND", "")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(serving.stderr.take().unwrap());
+    let started = std::io::BufRead::lines(stderr)
+        .map_while(Result::ok)
+        .find(|line| line.contains("download links"))
+        .expect("the log names the links' base");
+    assert!(started.contains("http://images.example.com:8080"), "{started}");
+    serving.kill().unwrap();
+    serving.wait().unwrap();
+}

@@ -15,6 +15,9 @@ use common::{
 use imaged::config::Settings;
 use sqlx::{Connection, MySqlConnection};
 
+/// The EC2 instance's, as its metadata tells it.
+const PUBLIC_HOSTNAME: &str = "ec2-198-51-100-7.compute-1.amazonaws.com";
+
 /// imaged's tables, as every migration so far named them.
 const IMAGED_TABLES: [&str; 7] = [
     "imaged_blob_journal",
@@ -79,8 +82,10 @@ async fn cloudx_variables(fixture: &Fixture) -> Vec<(String, String)> {
 /// Loads settings from `env` alone, as the binary does, with CloudX's
 /// address on port 0 for the test; then runs the CloudX API through
 /// uploads, jobs and a delete, and checks what the CloudX database holds.
-async fn serves_cloudx(fixture: &Fixture, env: HashMap<String, String>) {
+async fn serves_cloudx(fixture: &Fixture, mut env: HashMap<String, String>) {
     let dir = tempfile::tempdir().unwrap();
+    // The instance's metadata, as on EC2 (the tests turn the real one off).
+    env.insert("IMAGED__AWS__METADATA_URL".into(), common::metadata::start(PUBLIC_HOSTNAME));
     let mut s = Settings::load_as(None, env, "0.0.0.0:0").unwrap();
     assert_eq!(s.http.bind.to_string(), "0.0.0.0:0", "CloudX's address, from the same default as 0.0.0.0:80");
     assert!(s.decided.iter().any(|why| why.contains("the CloudX app's address")), "{:?}", s.decided);
@@ -89,6 +94,7 @@ async fn serves_cloudx(fixture: &Fixture, env: HashMap<String, String>) {
     // tests beside this one would clash on.
     s.data_dir = dir.path().to_owned();
     s.metrics.bind = None;
+    let inbox = fixture.inbox().await;
     let app = spawn(s).await;
 
     let kept = app.upload_ok("kept.jpg", jpeg(400, 300)).await;
@@ -96,6 +102,18 @@ async fn serves_cloudx(fixture: &Fixture, env: HashMap<String, String>) {
     for id in [kept, gone] {
         assert_eq!(app.finished(id).await["status"], "done");
     }
+    // The link names the instance's public hostname and the port imaged
+    // listens on (CloudX's 80 goes without one).
+    let port = app.address.rsplit(':').next().unwrap();
+    let link = format!("download_link: http://{PUBLIC_HOSTNAME}:{port}/api/image/file/{kept}");
+    // The notice follows the job's end.
+    let mut notices = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !notices.iter().any(|notice: &String| notice.ends_with(&link)) && std::time::Instant::now() < deadline {
+        notices.extend(fixture.drain(&inbox).await);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(notices.iter().any(|notice| notice.ends_with(&link)), "no {link} in {notices:?}");
     assert_eq!(app.delete(&format!("/api/image/{gone}")).await.status(), 200);
     assert_eq!(app.get(&format!("/api/image/{gone}")).await.status(), 404);
     assert_eq!(app.json(&format!("/api/image/{kept}")).await["id"], kept);

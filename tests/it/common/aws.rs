@@ -33,7 +33,7 @@ impl Services {
     }
 
     pub fn aws_settings(&self) -> AwsSettings {
-        AwsSettings { region: "us-east-1".into(), endpoint_url: self.moto_url.clone() }
+        AwsSettings { region: "us-east-1".into(), endpoint_url: self.moto_url.clone(), metadata_url: String::new() }
     }
 }
 
