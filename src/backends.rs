@@ -6,12 +6,12 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context;
 use aws_config::SdkConfig;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::{MySqlPool, SqlitePool};
+use sqlx::MySqlPool;
 
 use crate::{
     aws,
     config::{DatabaseUrl, NotifyBackend, QueueBackend, Settings, StorageBackend},
-    db::{MetaRepo, MysqlRepo, SqliteRepo, connect_mysql, open_local},
+    db::{MetaRepo, Migrated, MysqlRepo, SqliteRepo, connect_mysql, migrate_local, open_local},
     notify::{LogNotifier, Notifier, SnsNotifier},
     queue::{DeadLetters, EmbeddedQueue, JobQueue, SqsQueue},
     storage::{BlobStore, FsStore, S3Store},
@@ -39,7 +39,7 @@ impl Backends {
         let local = || local.clone().expect("an embedded backend is configured, so the local database is open");
 
         let meta: Arc<dyn MetaRepo> = match settings.database.url {
-            DatabaseUrl::Mysql(_) => Arc::new(MysqlRepo::new(mysql_pool(settings, sdk_config.as_ref()).await?)),
+            DatabaseUrl::Mysql(_) => Arc::new(MysqlRepo::new(mysql_pool(settings, sdk_config.as_ref()).await?.0)),
             _ => Arc::new(SqliteRepo::new(local())),
         };
         let blobs: Arc<dyn BlobStore> = match settings.storage.backend {
@@ -70,16 +70,11 @@ impl Backends {
     }
 
     /// Only the database: what `imaged migrate` needs.
-    pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-        match settings.database.url {
-            DatabaseUrl::Mysql(_) => {
-                mysql_pool(settings, sdk_config(settings).await.as_ref()).await?;
-            }
-            _ => {
-                let _: SqlitePool = open_local(settings).await?;
-            }
-        }
-        Ok(())
+    pub async fn migrate(settings: &Settings) -> anyhow::Result<Migrated> {
+        Ok(match settings.database.url {
+            DatabaseUrl::Mysql(_) => mysql_pool(settings, sdk_config(settings).await.as_ref()).await?.1,
+            _ => migrate_local(settings).await?.1,
+        })
     }
 }
 
@@ -92,7 +87,7 @@ pub(crate) async fn sdk_config(settings: &Settings) -> Option<SdkConfig> {
 }
 
 /// The MySQL pool, its password found, its tables migrated.
-async fn mysql_pool(settings: &Settings, sdk: Option<&SdkConfig>) -> anyhow::Result<MySqlPool> {
+async fn mysql_pool(settings: &Settings, sdk: Option<&SdkConfig>) -> anyhow::Result<(MySqlPool, Migrated)> {
     let password = database_password(settings, sdk).await?;
     connect_mysql(&settings.database, password.as_ref()).await.context("connecting to MySQL")
 }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     config::{DatabaseUrl, QueueBackend, Settings},
+    db::Migrated,
     startup::{Application, Backends},
     telemetry,
 };
@@ -95,12 +96,12 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
 
 fn migrate(settings: Settings) -> anyhow::Result<()> {
     let database = database(&settings);
-    let new = matches!(settings.database.url, DatabaseUrl::Local) && !settings.local_database().exists();
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(Backends::migrate(&settings))?;
-    match new {
-        true => println!("{database}: created, with every table"),
-        false => println!("{database}: up to date"),
+    let Migrated { found, applied } = runtime.block_on(Backends::migrate(&settings))?;
+    match (found, applied) {
+        (_, 0) => println!("{database}: up to date"),
+        (0, _) => println!("{database}: created, with every table"),
+        _ => println!("{database}: {applied} migrations applied, now up to date"),
     }
     Ok(())
 }

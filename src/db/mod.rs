@@ -2,6 +2,7 @@
 //! tables. The `images` table keeps exactly CloudX's columns (its users'
 //! test suites check them); processing state lives beside it.
 
+mod migrations;
 mod mysql;
 mod shared;
 mod sqlite;
@@ -15,8 +16,9 @@ use serde::Serialize;
 
 use crate::storage::BlobMeta;
 
+pub use migrations::Migrated;
 pub use mysql::{MysqlRepo, connect as connect_mysql};
-pub use sqlite::{SqliteRepo, open_local, write_tx};
+pub use sqlite::{SqliteRepo, migrate_local, open_local, write_tx};
 
 /// Every database error is taken as transient: the job is retried.
 #[derive(Debug, thiserror::Error)]

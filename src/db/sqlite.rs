@@ -12,7 +12,7 @@ use sqlx::{
 };
 
 use super::{
-    Completion, DbError, ImageRow, ImageStats, JobState, Made, NewImage, VariantRow, sha256,
+    Completion, DbError, ImageRow, ImageStats, JobState, Made, Migrated, NewImage, VariantRow, migrations, sha256,
     shared::{Dialect, InsertNew, SetSince, meta_repo},
 };
 use crate::config::{DatabaseUrl, Settings};
@@ -20,6 +20,11 @@ use crate::config::{DatabaseUrl, Settings};
 /// Opens (creating if needed) and migrates the local SQLite database: the
 /// `sqlite:` URL of `database.url`, else the file in `data_dir`.
 pub async fn open_local(settings: &Settings) -> anyhow::Result<SqlitePool> {
+    Ok(migrate_local(settings).await?.0)
+}
+
+/// As [`open_local`], saying what the migrations did.
+pub async fn migrate_local(settings: &Settings) -> anyhow::Result<(SqlitePool, Migrated)> {
     tokio::fs::create_dir_all(&settings.data_dir).await?;
     let options = match &settings.database.url {
         DatabaseUrl::Sqlite(url) => SqliteConnectOptions::from_str(url)?,
@@ -34,9 +39,9 @@ pub async fn open_local(settings: &Settings) -> anyhow::Result<SqlitePool> {
         .busy_timeout(Duration::from_secs(10));
     let pool =
         SqlitePoolOptions::new().max_connections(settings.database.max_connections).connect_with(options).await?;
-    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    let migrated = migrations::run(&sqlx::migrate!("./migrations/sqlite"), &pool).await?;
     hash_journal_keys(&pool).await?;
-    Ok(pool)
+    Ok((pool, migrated))
 }
 
 /// Journal entries written before migration 0006 hold their key's text

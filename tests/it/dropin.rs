@@ -236,3 +236,34 @@ async fn a_user_who_may_not_create_the_schema_is_told_the_grant_that_lets_it() {
     imaged::startup::Backends::build(&s).await.expect("with the grant, imaged lays out its schema");
     assert_eq!(tables(&mut conn, &database).await, ["images"]);
 }
+
+/// `imaged migrate` on MySQL says what it did to imaged's schema, as on
+/// SQLite: created it with every table, then that it is up to date.
+#[actix_web::test]
+async fn migrate_on_mysql_says_whether_it_created_imageds_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::aws::create_database(&common::aws::unique("migrate")).await;
+    let schema = common::aws::schema_of(&url);
+    let migrate = || {
+        let output = common::imaged_command()
+            .arg("migrate")
+            .env("IMAGED__DATA_DIR", dir.path())
+            .env("IMAGED__DATABASE__URL", &url)
+            .env("IMAGED__DATABASE__SCHEMA", &schema)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let first = migrate();
+    assert!(first.starts_with("MySQL database on 127.0.0.1"), "{first}");
+    assert!(
+        first.contains(&format!("`{schema}`")) && first.trim_end().ends_with(": created, with every table"),
+        "{first}"
+    );
+    let mut conn = admin().await;
+    let mut made = tables(&mut conn, &schema).await;
+    made.retain(|t| t != "images");
+    assert_eq!(made, IMAGED_TABLES);
+    assert!(migrate().trim_end().ends_with(": up to date"));
+}

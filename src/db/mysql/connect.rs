@@ -12,10 +12,14 @@ use sqlx::{
 
 use super::layout;
 use crate::config::{CaBundle, DatabaseSettings, DatabaseTls, RDS_CA_BUNDLE};
+use crate::db::{Migrated, migrations};
 
 /// Connects to the CloudX database, lays out imaged's schema, and opens
 /// the pool on that schema with its tables up to date.
-pub async fn connect(settings: &DatabaseSettings, password: Option<&SecretString>) -> anyhow::Result<MySqlPool> {
+pub async fn connect(
+    settings: &DatabaseSettings,
+    password: Option<&SecretString>,
+) -> anyhow::Result<(MySqlPool, Migrated)> {
     let options = options(settings, password)?;
     let cloudx = options.get_database().context("database.url names no database")?.to_owned();
     let mut conn = MySqlConnection::connect_with(&options).await.map_err(|err| refused(settings, err))?;
@@ -35,7 +39,7 @@ pub async fn connect(settings: &DatabaseSettings, password: Option<&SecretString
         })
         .connect_with(options.database(&settings.schema))
         .await?;
-    migrate(&pool).await?;
+    let migrated = migrate(&pool).await?;
     let tls = settings.tls();
     if password.is_some() && !tls.verifies() {
         tracing::warn!(
@@ -44,7 +48,7 @@ pub async fn connect(settings: &DatabaseSettings, password: Option<&SecretString
              set database.tls = \"verify-identity\" (and database.ca_file to the CA that signed it)"
         );
     }
-    Ok(pool)
+    Ok((pool, migrated))
 }
 
 /// The URL's options, with the password and the TLS mode and CA in force.
@@ -102,8 +106,8 @@ fn failed_verification(err: &sqlx::Error) -> bool {
 }
 
 /// Brings imaged's tables in its schema up to date.
-async fn migrate(pool: &MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
+async fn migrate(pool: &MySqlPool) -> Result<Migrated, sqlx::migrate::MigrateError> {
     let mut migrator = sqlx::migrate!("./migrations/mysql");
     migrator.dangerous_set_table_name("imaged_migrations");
-    migrator.run(pool).await
+    migrations::run(&migrator, pool).await
 }
