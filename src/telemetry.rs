@@ -104,7 +104,12 @@ pub const FAMILIES: &[Family] = &[
     family(QUEUE_DEAD_LETTERS, Kind::Gauge, Unit::Count, "Messages in the dead-letter queue."),
     family(QUEUE_OLDEST_AGE_SECONDS, Kind::Gauge, Unit::Seconds, "Age of the oldest message in the queue."),
     family(QUEUE_UP, Kind::Gauge, Unit::Count, "1 when the queue's figures could be read at the last scrape, else 0."),
-    family(BUILD_INFO, Kind::Gauge, Unit::Count, "Always 1; the version label says which build this is."),
+    family(
+        BUILD_INFO,
+        Kind::Gauge,
+        Unit::Count,
+        "Always 1; its labels say which build this is: version, and simd (libjpeg-turbo's SIMD code in use).",
+    ),
 ];
 
 /// Histogram buckets, in seconds: from a fast HTTP call to a slow 50 MP job.
@@ -152,7 +157,8 @@ fn describe() {
             Kind::Histogram => describe_histogram!(f.name, f.unit, f.help),
         }
     }
-    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    let simd = crate::imaging::jpeg::simd().to_string();
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "simd" => simd).set(1.0);
     process().describe();
 }
 

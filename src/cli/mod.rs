@@ -6,11 +6,12 @@ mod thumbnail;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::{
     config::{DatabaseUrl, QueueBackend, Settings},
     db::Migrated,
+    imaging::jpeg,
     startup::{Application, Backends},
     telemetry,
 };
@@ -43,7 +44,7 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     let loaded = installed::sources(cli.config.clone()).and_then(|sources| {
         let settings = Settings::load(sources.config.as_deref(), cli.cloudx_config.as_deref(), sources.env)?;
         Ok((settings, sources.read))
@@ -84,6 +85,15 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The arguments; `--version` also says whether libjpeg-turbo's SIMD code
+/// is in this build.
+fn parse() -> Cli {
+    let simd = if jpeg::simd() { "yes" } else { "no: built without nasm" };
+    let version = format!("{} (libjpeg-turbo SIMD: {simd})", env!("CARGO_PKG_VERSION"));
+    let matches = Cli::command().version(version.leak() as &'static str).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {

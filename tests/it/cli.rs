@@ -327,3 +327,24 @@ fn an_address_no_client_reaches_is_refused_naming_http_public_url() {
     serving.kill().unwrap();
     serving.wait().unwrap();
 }
+
+/// `--version` and `imaged_build_info` agree on whether libjpeg-turbo's
+/// SIMD code is in the build (`scripts/package` refuses a build without).
+#[actix_web::test]
+async fn the_version_and_the_build_metric_say_whether_simd_is_in() {
+    let output = imaged().arg("--version").output().unwrap();
+    let version = String::from_utf8(output.stdout).unwrap();
+    let simd = match version.trim_end().strip_suffix(')').and_then(|v| v.rsplit_once(" (libjpeg-turbo SIMD: ")) {
+        Some((_, "yes")) => "true",
+        Some((_, "no: built without nasm")) => "false",
+        _ => panic!("{version}"),
+    };
+    assert!(version.starts_with(&format!("imaged {}", env!("CARGO_PKG_VERSION"))), "{version}");
+    let dir = tempfile::tempdir().unwrap();
+    let app = common::spawn(common::embedded_settings(dir.path())).await;
+    let metrics =
+        app.client.get(format!("{}/metrics", app.metrics_address)).send().await.unwrap().text().await.unwrap();
+    let built = format!("imaged_build_info{{version=\"{}\",simd=\"{simd}\"}} 1", env!("CARGO_PKG_VERSION"));
+    assert!(metrics.contains(&built), "no {built} in the metrics");
+    app.stop().await;
+}

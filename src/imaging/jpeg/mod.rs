@@ -11,7 +11,7 @@ mod unfit;
 mod ycc;
 
 use super::{ImagingError, color::Samples};
-pub use libjpeg::encode;
+pub use libjpeg::{encode, simd};
 pub use markers::Header;
 
 /// The numerator over 8 of the scale whose longest side still has `need` pixels.
