@@ -27,4 +27,5 @@ mod outage;
 mod prometheus;
 mod reconcile;
 mod security;
+mod stack;
 mod systemd;
