@@ -335,11 +335,11 @@ pub async fn api_tokens(settings: &Settings) -> anyhow::Result<ApiTokens> {
 }
 
 /// The base of the links imaged hands out (download links in notices,
-/// direct-upload URLs): configured, else the EC2 instance's public hostname
-/// (as CloudX links) with the port imaged listens on, else that address.
-/// Never a client's Host or forwarding headers. An address no client can
-/// reach (0.0.0.0) is refused where the links leave the host: notices by
-/// e-mail, uploads to imaged's own store.
+/// direct-upload URLs): configured, else the address imaged listens on.
+/// On 0.0.0.0 that is no address a client reaches: then the EC2
+/// instance's public hostname (as CloudX links) with the port, and off EC2
+/// a refusal where the links leave the host (notices by e-mail, uploads to
+/// imaged's own store). Never a client's Host or forwarding headers.
 async fn public_base(settings: &Settings, local: SocketAddr) -> anyhow::Result<String> {
     let configured = &settings.http.public_url;
     if !configured.is_empty() {
@@ -349,15 +349,15 @@ async fn public_base(settings: &Settings, local: SocketAddr) -> anyhow::Result<S
         80 => String::new(),
         port => format!(":{port}"),
     };
-    if let Some(host) = aws::ec2_public_host(&settings.aws.metadata_url).await? {
-        return Ok(format!("http://{host}{port}"));
-    }
     let base = match local {
         SocketAddr::V4(v4) => format!("http://{}{port}", v4.ip()),
         SocketAddr::V6(v6) => format!("http://[{}]{port}", v6.ip()),
     };
     if !local.ip().is_unspecified() {
         return Ok(base);
+    }
+    if let Some(host) = aws::ec2_public_host(&settings.aws.metadata_url).await? {
+        return Ok(format!("http://{host}{port}"));
     }
     let mailed = settings.notify.backend == NotifyBackend::Sns;
     let uploads_here = settings.storage.backend == StorageBackend::Fs;
