@@ -24,16 +24,22 @@ pub fn probe(bytes: &[u8]) {
     }
 }
 
+use crate::imaging::Format;
+
 /// The whole image path of a job, on any bytes: plan, decode, resize,
 /// encode. It fails with a reason or makes thumbnails within their sizes;
 /// it never panics. Images are capped at 4 MP to keep runs fast.
 pub fn decode(bytes: &[u8]) {
     const SIZES: [u32; 2] = [64, 128];
     let Ok(plan) = crate::imaging::plan(bytes, &SIZES, 4_000_000) else { return };
-    if let Ok(rendered) = crate::imaging::render(bytes, &plan, &SIZES, 82) {
+    if let Ok(rendered) = crate::imaging::render(bytes, &plan, &SIZES, 82, &[Format::Jpeg, Format::Webp]) {
         for thumb in &rendered.thumbnails {
             assert!(thumb.width.max(thumb.height) <= thumb.size && thumb.width > 0 && thumb.height > 0);
-            assert!(thumb.jpeg.starts_with(&[0xFF, 0xD8]), "not a JPEG");
+            assert!(thumb.bytes(Format::Jpeg).is_some_and(|b| b.starts_with(&[0xFF, 0xD8])), "not a JPEG");
+            assert!(
+                thumb.bytes(Format::Webp).is_some_and(|b| b.starts_with(b"RIFF") && &b[8..12] == b"WEBP"),
+                "not a WebP"
+            );
         }
     }
 }

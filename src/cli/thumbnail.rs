@@ -1,8 +1,8 @@
 //! `imaged thumbnail`: the daemon's resize core on local files, for
 //! backfills and benchmarks, one image per thread. Writes
 //! `DIR/<stem>-<size>.jpg` (`<name>-<size>.jpg` for inputs whose stems
-//! are alike), never over a file unless told to, and prints each file
-//! it wrote.
+//! are alike; `.webp` with `--format webp`), never over a file unless told
+//! to, and prints each file it wrote.
 
 use std::{
     collections::HashMap,
@@ -21,9 +21,12 @@ pub struct Args {
     /// Longest side; repeat for several (default: processing.sizes).
     #[arg(long = "size", value_name = "N")]
     sizes: Vec<u32>,
-    /// JPEG quality (default: processing.quality).
+    /// Quality, 1–100 (default: processing.quality).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: Option<u8>,
+    /// jpeg or webp; repeat for both (default: jpeg).
+    #[arg(long = "format", value_name = "FORMAT")]
+    formats: Vec<imaging::Format>,
     /// Images decoded at once, one per thread (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
@@ -97,13 +100,16 @@ fn one(input: &Input, args: &Args, sizes: &[u32], quality: u8, max_pixels: u64) 
     let started = Instant::now();
     let bytes = std::fs::read(input.file).context("reading it")?;
     let plan = imaging::plan(&bytes, sizes, max_pixels)?;
-    let rendered = imaging::render(&bytes, &plan, sizes, quality)?;
+    let formats = if args.formats.is_empty() { vec![imaging::Format::Jpeg] } else { args.formats.clone() };
+    let rendered = imaging::render(&bytes, &plan, sizes, quality, &formats)?;
     let pixels = (plan.probe.width, plan.probe.height);
     let mut written = Vec::new();
     for thumb in rendered.thumbnails {
-        let path = args.out.join(format!("{}-{}.jpg", input.name, thumb.size));
-        write(&path, &thumb.jpeg, args.overwrite)?;
-        written.push(format!("{} ({}×{}, {} bytes)", path.display(), thumb.width, thumb.height, thumb.jpeg.len()));
+        for (format, bytes) in &thumb.encoded {
+            let path = args.out.join(format!("{}-{}.{}", input.name, thumb.size, format.extension()));
+            write(&path, bytes, args.overwrite)?;
+            written.push(format!("{} ({}×{}, {} bytes)", path.display(), thumb.width, thumb.height, bytes.len()));
+        }
     }
     Ok(Made { written, pixels, took: started.elapsed() })
 }

@@ -6,10 +6,12 @@ mod color;
 mod decode;
 mod integrity;
 pub mod jpeg;
+mod output;
 mod pixels;
 mod pool;
 mod resize;
 
+pub use output::Format;
 pub use pixels::Pixels;
 pub use pool::{CpuPool, PanicError};
 pub use resize::{Rendered, Thumbnail, render, thumbnails};

@@ -9,7 +9,7 @@ use std::{
 use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer, images::ImageRef};
 use image::{DynamicImage, GrayImage, RgbImage, metadata::Orientation};
 
-use super::{ImagingError, Kind, Plan, decode, integrity, jpeg, pixels::Pixels, plan};
+use super::{Format, ImagingError, Kind, Plan, decode, integrity, pixels::Pixels, plan};
 
 /// One encoded variant.
 #[derive(Debug, Clone)]
@@ -18,7 +18,15 @@ pub struct Thumbnail {
     pub size: u32,
     pub width: u32,
     pub height: u32,
-    pub jpeg: Vec<u8>,
+    /// The variant in each format asked for, in that order.
+    pub encoded: Vec<(Format, Vec<u8>)>,
+}
+
+impl Thumbnail {
+    /// The variant in `format`, when it was asked for.
+    pub fn bytes(&self, format: Format) -> Option<&[u8]> {
+        self.encoded.iter().find(|(f, _)| *f == format).map(|(_, bytes)| bytes.as_slice())
+    }
 }
 
 /// The variants of one image, smallest first, and where the time went.
@@ -33,12 +41,19 @@ pub struct Rendered {
 /// Makes a JPEG of each size (longest side, never upscaled), upright per
 /// EXIF, transparent areas on white. CPU-bound: run it on the `CpuPool`.
 pub fn thumbnails(bytes: &[u8], sizes: &[u32], quality: u8, max_pixels: u64) -> Result<Rendered, ImagingError> {
-    render(bytes, &plan(bytes, sizes, max_pixels)?, sizes, quality)
+    render(bytes, &plan(bytes, sizes, max_pixels)?, sizes, quality, &[Format::Jpeg])
 }
 
-/// `thumbnails` with the header already read: `plan` must be the plan of
-/// `bytes` for these `sizes` (the pipeline reads it first, to admit the job).
-pub fn render(bytes: &[u8], plan: &Plan, sizes: &[u32], quality: u8) -> Result<Rendered, ImagingError> {
+/// `thumbnails` in `formats`, with the header already read: `plan` must be
+/// the plan of `bytes` for these `sizes` (the pipeline reads it first, to
+/// admit the job).
+pub fn render(
+    bytes: &[u8],
+    plan: &Plan,
+    sizes: &[u32],
+    quality: u8,
+    formats: &[Format],
+) -> Result<Rendered, ImagingError> {
     let start = Instant::now();
     if plan.probe.kind == Kind::Jpeg && !integrity::jpeg_complete(bytes) {
         return Err(ImagingError::Truncated);
@@ -61,8 +76,8 @@ pub fn render(bytes: &[u8], plan: &Plan, sizes: &[u32], quality: u8) -> Result<R
         }
         let upright = orient(&source, decoded.orientation);
         let t2 = Instant::now();
-        let jpeg = jpeg::encode(&upright, quality)?;
-        thumbnails.push(Thumbnail { size, width: upright.width, height: upright.height, jpeg });
+        let encoded = formats.iter().map(|&f| Ok((f, f.encode(&upright, quality)?))).collect::<Result<_, _>>()?;
+        thumbnails.push(Thumbnail { size, width: upright.width, height: upright.height, encoded });
         resize += t2 - t;
         encode += t2.elapsed();
     }
@@ -142,6 +157,7 @@ fn orient(pixels: &Pixels, orientation: Orientation) -> Cow<'_, Pixels> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imaging::jpeg;
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
         let image = RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
@@ -162,7 +178,7 @@ mod tests {
         let dims: Vec<_> = out.iter().map(|t| (t.size, t.width, t.height)).collect();
         assert_eq!(dims, [(128, 128, 96), (256, 256, 192), (1024, 1024, 768)]);
         for t in &out {
-            let back = image::load_from_memory(&t.jpeg).unwrap();
+            let back = image::load_from_memory(t.bytes(Format::Jpeg).unwrap()).unwrap();
             assert_eq!((back.width(), back.height()), (t.width, t.height));
         }
     }
@@ -173,7 +189,7 @@ mod tests {
         let clear = image::RgbaImage::from_pixel(8, 8, image::Rgba([0, 0, 0, 0]));
         DynamicImage::ImageRgba8(clear).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
         let out = thumbnails(&png, &[8], 95, 1000).unwrap().thumbnails;
-        let back = image::load_from_memory(&out[0].jpeg).unwrap().to_rgb8();
+        let back = image::load_from_memory(out[0].bytes(Format::Jpeg).unwrap()).unwrap().to_rgb8();
         assert!(back.pixels().all(|p| p.0.iter().all(|&c| c > 245)), "{:?}", back.get_pixel(0, 0));
     }
 

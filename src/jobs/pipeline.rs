@@ -228,7 +228,10 @@ impl Pipeline {
 
         let admission = self.admit(plan.memory, shutdown).await?;
         let spec = self.spec.clone();
-        let rendered = self.cpu.run(move || imaging::render(&bytes, &plan, &spec.sizes, spec.quality)).await??;
+        // JPEG only until variants record their format.
+        let formats = [imaging::Format::Jpeg];
+        let rendered =
+            self.cpu.run(move || imaging::render(&bytes, &plan, &spec.sizes, spec.quality, &formats)).await??;
         drop(admission);
         telemetry::stage("decode", rendered.decode);
         telemetry::stage("resize", rendered.resize);
@@ -237,15 +240,17 @@ impl Pipeline {
         let started = Instant::now();
         let mut variants = Vec::with_capacity(rendered.thumbnails.len());
         for thumb in rendered.thumbnails {
-            let object_key = variant_key(key, thumb.size);
-            let stored = self.blobs.put(&object_key, Bytes::from(thumb.jpeg), "image/jpeg").await?;
-            variants.push(VariantRow {
-                size: i64::from(thumb.size),
-                width: i64::from(thumb.width),
-                height: i64::from(thumb.height),
-                object_key,
-                object_size: stored.size as i64,
-            });
+            for (format, bytes) in thumb.encoded {
+                let object_key = variant_key(key, thumb.size);
+                let stored = self.blobs.put(&object_key, Bytes::from(bytes), format.mime()).await?;
+                variants.push(VariantRow {
+                    size: i64::from(thumb.size),
+                    width: i64::from(thumb.width),
+                    height: i64::from(thumb.height),
+                    object_key,
+                    object_size: stored.size as i64,
+                });
+            }
         }
         telemetry::stage("put", started.elapsed());
 

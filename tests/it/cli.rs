@@ -31,6 +31,29 @@ fn thumbnail_writes_each_size_of_each_file() {
 }
 
 #[test]
+fn thumbnail_writes_webp_beside_jpeg_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("tall.jpg");
+    std::fs::write(&input, jpeg(300, 600)).unwrap();
+    let out = dir.path().join("out");
+    let output = imaged()
+        .args(["thumbnail", "--size", "128", "--format", "webp", "--format", "jpeg", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    for (name, format) in [("tall-128.webp", image::ImageFormat::WebP), ("tall-128.jpg", image::ImageFormat::Jpeg)] {
+        let bytes = std::fs::read(out.join(name)).unwrap();
+        let thumb = image::load_from_memory_with_format(&bytes, format).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (64, 128), "{name}");
+    }
+    let refused = imaged().args(["thumbnail", "--format", "avif", "--out"]).arg(&out).arg(&input).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a thumbnail format (jpeg, webp)"));
+}
+
+#[test]
 fn thumbnail_reports_files_it_cannot_read_as_images() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("notes.jpg");

@@ -5,7 +5,7 @@
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage, codecs::png::PngEncoder};
-use imaged::imaging::{self, Thumbnail};
+use imaged::imaging::{self, Format, Thumbnail};
 use mozjpeg::{ColorSpace, Compress, Marker};
 
 const LIMIT: u64 = 100_000_000;
@@ -15,7 +15,7 @@ fn thumbs(bytes: &[u8], sizes: &[u32]) -> Vec<Thumbnail> {
 }
 
 fn decoded(thumb: &Thumbnail) -> RgbImage {
-    image::load_from_memory(&thumb.jpeg).unwrap().to_rgb8()
+    image::load_from_memory(thumb.bytes(Format::Jpeg).unwrap()).unwrap().to_rgb8()
 }
 
 /// A JPEG of `pixels` (RGB, CMYK or grey), with extra APP segments.
@@ -69,7 +69,7 @@ fn exif_orientation_is_applied_and_not_carried_over() {
                 img.get_pixel(img.width() - 3, 3)
             );
             assert!(!is_red(img.get_pixel(3, 3)), "{}: top left is red", thumb.size);
-            assert!(!thumb.jpeg.windows(4).any(|w| w == b"Exif"), "the thumbnail carries EXIF");
+            assert!(!thumb.bytes(Format::Jpeg).unwrap().windows(4).any(|w| w == b"Exif"), "the thumbnail carries EXIF");
         }
     }
 }
@@ -128,7 +128,7 @@ fn grey_jpegs_stay_grey() {
     for progressive in [false, true] {
         let bytes = jpeg(ColorSpace::JCS_GRAYSCALE, 200, 100, &grey, progressive, &[]);
         let thumb = &thumbs(&bytes, &[50])[0];
-        let img = image::load_from_memory(&thumb.jpeg).unwrap();
+        let img = image::load_from_memory(thumb.bytes(Format::Jpeg).unwrap()).unwrap();
         assert_eq!(img.color(), image::ColorType::L8);
         assert_eq!((img.width(), img.height()), (50, 25));
     }
