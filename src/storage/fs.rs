@@ -222,10 +222,7 @@ impl BlobStore for FsStore {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let folder = prefix.rfind('/').map_or("", |end| &prefix[..end]);
         let (root, dir) = (self.root.clone(), self.path(folder).unwrap_or_else(|_| self.root.clone()));
-        let walk = tokio::task::spawn_blocking(move || match walk(&root, &dir) {
-            Err(err) if err.kind() == ErrorKind::NotFound => Ok(Vec::new()),
-            other => other,
-        });
+        let walk = tokio::task::spawn_blocking(move || walk(&root, &dir));
         let keys =
             walk.await.map_err(|e| io_error(prefix, std::io::Error::other(e)))?.map_err(|e| io_error(prefix, e))?;
         Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
@@ -236,11 +233,21 @@ impl BlobStore for FsStore {
     }
 }
 
-/// Keys of the files under `dir`.
+/// Keys of the files under `dir`. A folder that is gone, or goes while it
+/// is read (a delete removes the folders it empties), holds none: it never
+/// makes the listing of its neighbours fail, or come back empty.
 fn walk(root: &Path, dir: &Path) -> std::io::Result<Vec<String>> {
+    let gone = |err: &std::io::Error| err.kind() == ErrorKind::NotFound;
+    let entries = match std::fs::read_dir(dir) {
+        Err(err) if gone(&err) => return Ok(Vec::new()),
+        entries => entries?,
+    };
     let mut keys = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
+    for entry in entries {
+        let path = match entry {
+            Err(err) if gone(&err) => continue,
+            entry => entry?.path(),
+        };
         if path.is_dir() {
             keys.extend(walk(root, &path)?);
         } else {
@@ -254,6 +261,16 @@ fn walk(root: &Path, dir: &Path) -> std::io::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_gone_before_it_is_read_holds_no_keys_and_fails_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("thumbnails/a")).unwrap();
+        std::fs::write(root.path().join("thumbnails/a/128.jpg"), b"x").unwrap();
+        // What a walk that listed thumbnails/b/ meets when a delete removed it.
+        assert!(walk(root.path(), &root.path().join("thumbnails/b")).unwrap().is_empty());
+        assert_eq!(walk(root.path(), &root.path().join("thumbnails")).unwrap(), ["thumbnails/a/128.jpg"]);
+    }
 
     #[tokio::test]
     async fn put_get_head_delete_round_trip() {
