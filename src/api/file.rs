@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{ApiError, AppState, error::Problem, image::image_id, object::Object, thumbnails};
-use crate::storage::StoreError;
+use crate::{imaging::Format, storage::StoreError};
 
 /// A variant never changes under a versioned URL: its version is that of
 /// the original it was made from, and new bytes get a new one.
@@ -73,7 +73,7 @@ pub async fn thumbnail(
     let versioned = version.v.is_some() && version.v == current;
     let cache_control = if versioned { IMMUTABLE } else { REVALIDATE };
     let object =
-        Object { key: &variant.object_key, content_type: Some("image/jpeg"), cache_control, attachment: false };
+        Object { key: &variant.object_key, content_type: Some(Format::Jpeg.mime()), cache_control, attachment: false };
     object.send(&req, state.backends.blobs.as_ref()).await.map_err(|err| match err {
         StoreError::NotFound(_) => ApiError::ThumbnailNotFound,
         other => other.into(),

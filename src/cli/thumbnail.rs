@@ -63,6 +63,7 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
         anyhow::bail!("--size must be at least 1");
     }
     let quality = args.quality.unwrap_or(p.quality);
+    let formats = if args.formats.is_empty() { vec![imaging::Format::Jpeg] } else { args.formats.clone() };
     if args.out.exists() && !args.out.is_dir() {
         anyhow::bail!("--out {}: is a file, not a folder", args.out.display());
     }
@@ -71,8 +72,9 @@ pub fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs).build()?;
     let started = Instant::now();
     let inputs = inputs(&args.files);
-    let results: Vec<(&Input, anyhow::Result<Made>)> = pool
-        .install(|| inputs.par_iter().map(|input| (input, one(input, &args, &sizes, quality, p.max_pixels))).collect());
+    let results: Vec<(&Input, anyhow::Result<Made>)> = pool.install(|| {
+        inputs.par_iter().map(|input| (input, one(input, &args, &sizes, &formats, quality, p.max_pixels))).collect()
+    });
     report(&results, &args, started.elapsed())
 }
 
@@ -96,12 +98,18 @@ fn inputs(files: &[PathBuf]) -> Vec<Input<'_>> {
         .collect()
 }
 
-fn one(input: &Input, args: &Args, sizes: &[u32], quality: u8, max_pixels: u64) -> anyhow::Result<Made> {
+fn one(
+    input: &Input,
+    args: &Args,
+    sizes: &[u32],
+    formats: &[imaging::Format],
+    quality: u8,
+    max_pixels: u64,
+) -> anyhow::Result<Made> {
     let started = Instant::now();
     let bytes = std::fs::read(input.file).context("reading it")?;
     let plan = imaging::plan(&bytes, sizes, max_pixels)?;
-    let formats = if args.formats.is_empty() { vec![imaging::Format::Jpeg] } else { args.formats.clone() };
-    let rendered = imaging::render(&bytes, &plan, sizes, quality, &formats)?;
+    let rendered = imaging::render(&bytes, &plan, sizes, quality, formats)?;
     let pixels = (plan.probe.width, plan.probe.height);
     let mut written = Vec::new();
     for thumb in rendered.thumbnails {

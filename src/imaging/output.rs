@@ -1,7 +1,7 @@
 //! The formats thumbnails are written in, and their encoders: JPEG by
 //! libjpeg-turbo (`jpeg::encode`), WebP (lossy) by libwebp.
 
-use super::{ImagingError, Pixels, jpeg};
+use super::{ImagingError, Kind, Pixels, jpeg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -10,18 +10,21 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn mime(self) -> &'static str {
+    /// The same format as one imaged reads: its type and names are that's.
+    fn kind(self) -> Kind {
         match self {
-            Self::Jpeg => "image/jpeg",
-            Self::Webp => "image/webp",
+            Self::Jpeg => Kind::Jpeg,
+            Self::Webp => Kind::Webp,
         }
     }
 
+    pub fn mime(self) -> &'static str {
+        self.kind().mime()
+    }
+
+    /// The usual file-name extension (`jpg`, `webp`).
     pub fn extension(self) -> &'static str {
-        match self {
-            Self::Jpeg => "jpg",
-            Self::Webp => "webp",
-        }
+        self.kind().extensions()[0]
     }
 
     /// `pixels` at `quality` (1–100, each encoder's own scale).
@@ -85,5 +88,7 @@ mod tests {
         assert_eq!("JPG".parse::<Format>(), Ok(Format::Jpeg));
         assert_eq!("webp".parse::<Format>(), Ok(Format::Webp));
         assert!("avif".parse::<Format>().unwrap_err().contains("jpeg, webp"));
+        assert_eq!((Format::Jpeg.extension(), Format::Jpeg.mime()), ("jpg", "image/jpeg"));
+        assert_eq!((Format::Webp.extension(), Format::Webp.mime()), ("webp", "image/webp"));
     }
 }
