@@ -31,9 +31,14 @@ pub(super) struct InsertNew(pub &'static str, pub &'static str);
 /// How a dialect's upsert sets `since` to the value it would have inserted.
 pub(super) struct SetSince(pub &'static str);
 
+/// How a dialect makes a read wait for the writers of the rows it reads
+/// and see what they committed (MySQL reads a snapshot otherwise; SQLite
+/// reads under its one writer's lock already).
+pub(super) struct ReadLocked(pub &'static str);
+
 /// `meta_repo!(Repo, Database)`: `MetaRepo` for `Repo` (which has a `pool`
 /// of `Database`, an `inserted_id` of its query results, `IMAGE_COLUMNS`,
-/// `INSERT_NEW` and `SET_SINCE` in scope, and a [`Dialect`] impl), and the
+/// `INSERT_NEW`, `SET_SINCE` and `READ_LOCKED` in scope, and a [`Dialect`] impl), and the
 /// steps its dialect shares inside its own transactions (`steps.rs`).
 macro_rules! meta_repo {
     ($repo:ty, $db:ty) => {
@@ -261,10 +266,13 @@ macro_rules! meta_repo {
                 image_id: i64,
                 stale_before: chrono::NaiveDateTime,
             ) -> Result<bool, $crate::db::DbError> {
-                // A mark is inserted only while the image exists.
+                // A mark is inserted only while the image exists: the read of
+                // its row waits for a delete under way, which takes its mark
+                // with it.
                 let $crate::db::shared::InsertNew(insert, unless_taken) = INSERT_NEW;
+                let $crate::db::shared::ReadLocked(locked) = READ_LOCKED;
                 let sql = sqlx::AssertSqlSafe(format!(
-                    "{insert} imaged_deletes (image_id, since) SELECT id, ? FROM images WHERE id = ? {unless_taken}"
+                    "{insert} imaged_deletes (image_id, since) SELECT id, ? FROM images WHERE id = ? {locked} {unless_taken}"
                 ));
                 let marked =
                     sqlx::query(sql).bind(chrono::Utc::now().naive_utc()).bind(image_id).execute(&self.pool).await?;

@@ -13,7 +13,7 @@ use sqlx::{
 
 use super::{
     Completion, DbError, ImageRow, ImageStats, JobState, Made, Migrated, NewImage, VariantRow, migrations, sha256,
-    shared::{Dialect, InsertNew, SetSince, meta_repo},
+    shared::{Dialect, InsertNew, ReadLocked, SetSince, meta_repo},
 };
 use crate::config::{DatabaseUrl, Settings};
 
@@ -86,6 +86,7 @@ impl SqliteRepo {
 const IMAGE_COLUMNS: &str = "i.id, i.object_key, i.object_type, i.last_modified, i.object_size";
 const INSERT_NEW: InsertNew = InsertNew("INSERT INTO", "ON CONFLICT DO NOTHING");
 const SET_SINCE: SetSince = SetSince("ON CONFLICT DO UPDATE SET since = excluded.since");
+const READ_LOCKED: ReadLocked = ReadLocked("");
 
 meta_repo!(SqliteRepo, sqlx::Sqlite);
 

@@ -529,3 +529,51 @@ async fn a_message_that_arrives_during_a_stopping_hosts_long_poll_is_handed_back
     next.stop().await;
     api.stop().await;
 }
+
+/// A delete's mark is taken only while the image exists, even when another
+/// host's delete of it is under way (its row gone, not yet committed): the
+/// mark then waits for that delete and finds nothing to mark. Took a second
+/// delete message on MariaDB, where the mark's read of `images` did not wait.
+#[actix_web::test]
+async fn a_delete_mark_waits_for_a_delete_under_way_and_finds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fixture, s) = fixture_settings(dir.path()).await;
+    let backends = imaged::startup::Backends::build(&s).await.unwrap();
+    let image = imaged::db::NewImage {
+        object_key: "images/marked.jpg".into(),
+        object_type: "binary/octet-stream".into(),
+        last_modified: chrono::Utc::now().naive_utc(),
+        object_size: 1,
+    };
+    let id = backends.meta.insert_image(&image, Some("image/jpeg")).await.unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    assert!(backends.meta.mark_delete(id, now).await.unwrap(), "the first delete takes it");
+
+    // The first delete removes the row and its mark, and has not committed.
+    let mut first = MySqlConnection::connect(&fixture.database_url).await.unwrap();
+    let schema = &fixture.schema;
+    sqlx::query("BEGIN").execute(&mut first).await.unwrap();
+    for sql in [
+        format!("DELETE FROM `{schema}`.images WHERE id = ?"),
+        format!("DELETE FROM `{schema}`.imaged_deletes WHERE image_id = ?"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).execute(&mut first).await.unwrap();
+    }
+    let meta = backends.meta.clone();
+    let second = tokio::spawn(async move { meta.mark_delete(id, now - chrono::Duration::seconds(60)).await });
+    // The second delete's mark is waiting on a lock the first holds.
+    let mut watch = MySqlConnection::connect(&fixture.database_url).await.unwrap();
+    let waiting = || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'
+             AND trx_query LIKE '%imaged_deletes%'",
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while waiting().fetch_one(&mut watch).await.unwrap() != 1 {
+        assert!(std::time::Instant::now() < deadline, "the second mark never waited for the first delete");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("COMMIT").execute(&mut first).await.unwrap();
+    assert!(!second.await.unwrap().unwrap(), "no image, so no mark and no second delete message");
+}

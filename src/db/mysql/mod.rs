@@ -17,7 +17,7 @@ use sqlx::{MySql, MySqlPool, Transaction};
 
 use super::{
     Completion, DbError, ImageRow, ImageStats, JobState, Made, NewImage, VariantRow, sha256,
-    shared::{Dialect, InsertNew, SetSince, meta_repo},
+    shared::{Dialect, InsertNew, ReadLocked, SetSince, meta_repo},
 };
 
 pub use connect::connect;
@@ -30,6 +30,7 @@ const IMAGE_COLUMNS: &str = "CAST(i.id AS SIGNED) AS id, i.object_key, i.object_
 
 const INSERT_NEW: InsertNew = InsertNew("INSERT IGNORE INTO", "");
 const SET_SINCE: SetSince = SetSince("ON DUPLICATE KEY UPDATE since = VALUES(since)");
+const READ_LOCKED: ReadLocked = ReadLocked("LOCK IN SHARE MODE");
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
