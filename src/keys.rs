@@ -2,6 +2,8 @@
 //! variant keys are derived from the source key, so a redelivered job
 //! rewrites the same objects instead of adding new ones.
 
+use crate::imaging::Format;
+
 /// The longest client file name a key keeps, in bytes: with the UUID in
 /// front, a key's last segment stays well within the 255 bytes a file
 /// system allows for a name (and the variants' folder is named after it).
@@ -38,9 +40,9 @@ fn capped(name: &str) -> std::borrow::Cow<'_, str> {
 /// Where variants live; never a source of jobs.
 pub const VARIANT_PREFIX: &str = "thumbnails/";
 
-/// `images/abc-t1.jpg` → `thumbnails/abc-t1.jpg/256.jpg`.
-pub fn variant_key(source_key: &str, size: u32) -> String {
-    format!("{}{size}.jpg", variant_folder(source_key))
+/// `images/abc-t1.jpg` → `thumbnails/abc-t1.jpg/256.jpg` (JPEG), `…/256.webp`.
+pub fn variant_key(source_key: &str, size: u32, format: Format) -> String {
+    format!("{}{size}.{}", variant_folder(source_key), format.extension())
 }
 
 /// Where a source key's variants live: `images/abc-t1.jpg` →
@@ -88,12 +90,14 @@ mod tests {
 
     #[test]
     fn variant_keys_are_deterministic() {
-        assert_eq!(variant_key("images/abc-t1.jpg", 256), "thumbnails/abc-t1.jpg/256.jpg");
-        assert_eq!(variant_key("images/abc-t1.jpg", 256), variant_key("images/abc-t1.jpg", 256));
-        assert_eq!(variant_key("uploads/x.png", 128), "thumbnails/uploads/x.png/128.jpg");
+        use Format::{Jpeg, Webp};
+        assert_eq!(variant_key("images/abc-t1.jpg", 256, Jpeg), "thumbnails/abc-t1.jpg/256.jpg");
+        assert_eq!(variant_key("images/abc-t1.jpg", 256, Webp), "thumbnails/abc-t1.jpg/256.webp");
+        assert_eq!(variant_key("images/abc-t1.jpg", 256, Jpeg), variant_key("images/abc-t1.jpg", 256, Jpeg));
+        assert_eq!(variant_key("uploads/x.png", 128, Jpeg), "thumbnails/uploads/x.png/128.jpg");
         assert_eq!(file_name("images/abc-t1.jpg"), "abc-t1.jpg");
         let folder = variant_folder("images/a");
-        assert!(is_variant_in(&folder, &variant_key("images/a", 64)));
-        assert!(!is_variant_in(&folder, &variant_key("images/a/b.jpg", 64)), "another image's variant");
+        assert!(is_variant_in(&folder, &variant_key("images/a", 64, Webp)));
+        assert!(!is_variant_in(&folder, &variant_key("images/a/b.jpg", 64, Jpeg)), "another image's variant");
     }
 }

@@ -14,6 +14,7 @@ use chrono::NaiveDateTime;
 use crate::{
     backends::Backends,
     db::{Completion, DbError, ImageRow, ImageStats, JobState, Made, MetaRepo, NewImage, StuckJob, VariantRow},
+    imaging::Format,
     notify::{Notifier, NotifyError, Subscription},
     queue::{Delivery, JobQueue, QueueError, QueueStats, Receipt},
     storage::{BlobMeta, BlobReader, BlobStore, PresignedPut, StoreError},
@@ -148,8 +149,8 @@ impl MetaRepo for Tap<dyn MetaRepo> {
     async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError> {
         self.around(Call::new("meta.set_job", ""), Fault::db, self.inner.set_job(image_id, state)).await
     }
-    async fn is_made(&self, image_id: i64, source: &BlobMeta, sizes: &[i64]) -> Result<bool, DbError> {
-        self.around(Call::new("meta.is_made", ""), Fault::db, self.inner.is_made(image_id, source, sizes)).await
+    async fn is_made(&self, image_id: i64, source: &BlobMeta, wanted: &[(i64, Format)]) -> Result<bool, DbError> {
+        self.around(Call::new("meta.is_made", ""), Fault::db, self.inner.is_made(image_id, source, wanted)).await
     }
     async fn complete_job(&self, image_id: i64, made: &Made<'_>) -> Result<Completion, DbError> {
         self.around(Call::new("meta.complete_job", ""), Fault::db, self.inner.complete_job(image_id, made)).await

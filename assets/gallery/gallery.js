@@ -217,7 +217,8 @@ function openDetail(id) {
   variants.replaceChildren();
   for (const t of (job && job.thumbnails) || []) {
     const img = element('img', { src: t.url, alt: `${name}, ${t.width}×${t.height}`, width: t.width, height: t.height, loading: 'lazy' });
-    const caption = element('figcaption', { textContent: `${t.size}: ${t.width}×${t.height}, ${bytes(t.object_size)}` });
+    const formats = (t.formats || []).map((f) => `${f.format.toUpperCase()} ${bytes(f.object_size)}`).join(', ');
+    const caption = element('figcaption', { textContent: `${t.size}: ${t.width}×${t.height}, ${formats || bytes(t.object_size)}` });
     variants.append(element('li', {}, element('figure', {}, img, caption)));
   }
   if (!variants.children.length) variants.append(element('li', { textContent: 'None yet.' }));

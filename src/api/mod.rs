@@ -12,6 +12,7 @@ mod gallery;
 mod health;
 mod image;
 mod metrics;
+mod negotiate;
 mod notification;
 mod object;
 mod openapi;

@@ -8,7 +8,7 @@ use actix_web::{
         Method,
         header::{
             ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_SECURITY_POLICY, ETag,
-            LastModified,
+            LastModified, VARY,
         },
     },
 };
@@ -30,6 +30,8 @@ pub struct Object<'a> {
     pub cache_control: &'static str,
     /// As a download named after the key, as CloudX sends originals.
     pub attachment: bool,
+    /// The request headers that chose this object among others (`Vary`).
+    pub vary: Option<&'static str>,
 }
 
 /// Bytes enough for [`imaging::sniff`].
@@ -115,6 +117,9 @@ impl Object<'_> {
             .insert_header((ACCEPT_RANGES, "bytes"));
         if self.attachment {
             response.insert_header((CONTENT_DISPOSITION, attachment(keys::file_name(self.key))));
+        }
+        if let Some(vary) = self.vary {
+            response.insert_header((VARY, vary));
         }
         response
     }

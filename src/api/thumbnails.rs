@@ -6,7 +6,10 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::{ApiError, AppState, error::Problem, image::image_id};
-use crate::db::{JobState, JobStatus, VariantRow};
+use crate::{
+    db::{JobState, JobStatus, VariantRow},
+    imaging::Format,
+};
 
 #[derive(Serialize, ToSchema)]
 pub struct ThumbnailsDoc {
@@ -20,32 +23,68 @@ pub struct ThumbnailsDoc {
     thumbnails: Vec<ThumbnailJson>,
 }
 
+/// One size, in each format it was made in.
 #[derive(Serialize, ToSchema)]
 pub struct ThumbnailJson {
     size: i64,
     width: i64,
     height: i64,
+    /// The JPEG's key and bytes (every size has one).
     object_key: String,
     object_size: i64,
-    /// Where to get it: a URL that names the version, cached for good.
+    /// Where to get it, in the format the request accepts best: a URL that
+    /// names the version, cached for good.
     #[schema(example = "/api/image/7/thumbnail/256?v=3f2a9c0d1e4b5a6f")]
+    url: String,
+    /// Each format it was made in, JPEG first.
+    formats: Vec<FormatJson>,
+}
+
+/// One size in one format.
+#[derive(Serialize, ToSchema)]
+pub struct FormatJson {
+    format: Format,
+    #[schema(example = "image/webp")]
+    content_type: &'static str,
+    object_key: String,
+    object_size: i64,
+    /// Where to get it in this format, whatever the request accepts.
+    #[schema(example = "/api/image/7/thumbnail/256?v=3f2a9c0d1e4b5a6f&format=webp")]
     url: String,
 }
 
 impl ThumbnailJson {
-    fn new(id: i64, v: VariantRow, version: Option<&str>) -> Self {
-        let mut url = format!("/api/image/{id}/thumbnail/{}", v.size);
-        if let Some(version) = version {
-            url = format!("{url}?v={version}");
+    /// The thumbnails of image `id`: one per size, of `variants` ordered
+    /// by size and format (as [`crate::db::MetaRepo::variants`] gives them).
+    fn all(id: i64, variants: Vec<VariantRow>, version: Option<&str>) -> Vec<Self> {
+        let mut thumbnails: Vec<Self> = Vec::new();
+        for v in variants {
+            let mut url = format!("/api/image/{id}/thumbnail/{}", v.size);
+            if let Some(version) = version {
+                url = format!("{url}?v={version}");
+            }
+            let joiner = if version.is_some() { '&' } else { '?' };
+            let format = FormatJson {
+                format: v.format,
+                content_type: v.format.mime(),
+                object_key: v.object_key.clone(),
+                object_size: v.object_size,
+                url: format!("{url}{joiner}format={}", v.format),
+            };
+            match thumbnails.last_mut() {
+                Some(last) if last.size == v.size => last.formats.push(format),
+                _ => thumbnails.push(Self {
+                    size: v.size,
+                    width: v.width,
+                    height: v.height,
+                    object_key: v.object_key,
+                    object_size: v.object_size,
+                    url,
+                    formats: vec![format],
+                }),
+            }
         }
-        Self {
-            size: v.size,
-            width: v.width,
-            height: v.height,
-            object_key: v.object_key,
-            object_size: v.object_size,
-            url,
-        }
+        thumbnails
     }
 }
 
@@ -70,6 +109,6 @@ pub async fn status(state: web::Data<AppState>, id: web::Path<String>) -> Result
     let (status, error, content_type) =
         job.map_or((JobStatus::Pending, None, None), |j| (j.status, j.error, j.content_type));
     let variants = state.backends.meta.variants(id).await?;
-    let thumbnails = variants.into_iter().map(|v| ThumbnailJson::new(id, v, version.as_deref())).collect();
+    let thumbnails = ThumbnailJson::all(id, variants, version.as_deref());
     Ok(HttpResponse::Ok().json(ThumbnailsDoc { id, status, error, content_type, thumbnails }))
 }

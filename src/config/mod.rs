@@ -11,6 +11,7 @@ mod validate;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
 
+use crate::imaging::Format;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -160,6 +161,9 @@ pub struct ProcessingSettings {
     /// Longest side of each variant, in pixels.
     #[serde(deserialize_with = "parse::sizes")]
     pub sizes: Vec<u32>,
+    /// What each variant is written as; JPEG always among them.
+    #[serde(deserialize_with = "parse::formats")]
+    pub formats: Vec<Format>,
     pub quality: u8,
     /// CPU threads for decoding and resizing; 0 → one per core.
     pub workers: usize,
@@ -262,6 +266,7 @@ mod tests {
     fn built_in_defaults_apply_without_files() {
         let s = Settings::load_from(None, env(&[])).unwrap();
         assert_eq!(s.processing.sizes, vec![128, 256, 1024]);
+        assert_eq!(s.processing.formats, [Format::Jpeg, Format::Webp]);
         assert_eq!(s.processing.quality, 82);
         assert_eq!(s.http.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.queue.backend, QueueBackend::Embedded);
@@ -273,15 +278,22 @@ mod tests {
     #[test]
     fn each_layer_overrides_the_one_before() {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(dir.path(), "site.toml", "[processing]\nquality = 75\nsizes = [64]\n[http]\nworkers = 3\n");
+        let file = write(
+            dir.path(),
+            "site.toml",
+            "[processing]\nquality = 75\nsizes = [64]\nformats = [\"jpeg\"]\n[http]\nworkers = 3\n",
+        );
         let s = Settings::load_from(
             Some(&file),
             env(&[("IMAGED__HTTP__BIND", "0.0.0.0:9000"), ("IMAGED__PROCESSING__SIZES", "100,200"), ("OTHER", "x")]),
         )
         .unwrap();
         assert_eq!((s.http.workers, s.processing.quality), (3, 75), "the file beats the defaults");
+        assert_eq!(s.processing.formats, [Format::Jpeg]);
         assert_eq!(s.processing.sizes, vec![100, 200], "the environment beats the file");
         assert_eq!(s.http.bind.to_string(), "0.0.0.0:9000");
+        let s = Settings::load_from(Some(&file), env(&[("IMAGED__PROCESSING__FORMATS", "webp, JPG")])).unwrap();
+        assert_eq!(s.processing.formats, [Format::Webp, Format::Jpeg], "a list in the environment");
     }
 
     #[test]
@@ -303,6 +315,9 @@ mod tests {
             ("IMAGED__QUEUE__BACKEND", "sqs", "queue.url"),
             ("IMAGED__NOTIFY__BACKEND", "sns", "notify.topic_arn"),
             ("IMAGED__DATABASE__URL", "postgres://x", "database.url"),
+            ("IMAGED__PROCESSING__FORMATS", "webp", "processing.formats"),
+            ("IMAGED__PROCESSING__FORMATS", "jpeg,jpeg", "processing.formats"),
+            ("IMAGED__PROCESSING__FORMATS", "jpeg,gif", "\"gif\" is not a thumbnail format"),
         ] {
             let err = Settings::load_from(None, env(&[(var, value)])).unwrap_err();
             assert!(err.to_string().contains(key), "{var}={value}: {err}");

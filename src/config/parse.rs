@@ -7,6 +7,7 @@ use std::{fmt, net::SocketAddr, str::FromStr};
 use serde::{Deserialize, Deserializer, de::Error};
 
 use super::LogFormat;
+use crate::imaging::Format;
 
 /// `http.bind`: an address to listen on.
 pub fn address<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SocketAddr, D::Error> {
@@ -61,22 +62,40 @@ pub fn log_format<'de, D: Deserializer<'de>>(deserializer: D) -> Result<LogForma
 
 /// `processing.sizes`: a list in a file, `128,256` in the environment.
 pub fn sizes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u32>, D::Error> {
+    list(deserializer, "a size in pixels")
+}
+
+/// `processing.formats`: a list in a file, `jpeg,webp` in the environment.
+pub fn formats<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Format>, D::Error> {
+    list(deserializer, "a thumbnail format (jpeg, webp)")
+}
+
+/// A list of `T`, as a list in a file or as `a,b` in the environment;
+/// an item that does not parse is refused as not `what`.
+fn list<'de, D: Deserializer<'de>, T: FromStr>(deserializer: D, what: &str) -> Result<Vec<T>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Sizes {
-        List(Vec<u32>),
+    enum Item {
+        Number(u64),
         Text(String),
     }
-    match Sizes::deserialize(deserializer)? {
-        Sizes::List(sizes) => Ok(sizes),
-        Sizes::Text(text) => text
-            .split(',')
-            .map(|size| {
-                let size = size.trim();
-                size.parse().map_err(|_| D::Error::custom(format!("{size:?} is not a size in pixels")))
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Items(Vec<Item>),
+        Text(String),
+    }
+    let items: Vec<String> = match List::deserialize(deserializer)? {
+        List::Items(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Item::Number(n) => n.to_string(),
+                Item::Text(text) => text,
             })
             .collect(),
-    }
+        List::Text(text) => text.split(',').map(|item| item.trim().to_owned()).collect(),
+    };
+    items.iter().map(|item| item.parse().map_err(|_| D::Error::custom(format!("{item:?} is not {what}")))).collect()
 }
 
 /// `database.url`, with the database it names.

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use crate::imaging::Format;
+
 use super::{ConfigError, NotifyBackend, QueueBackend, Settings, StorageBackend};
 
 impl Settings {
@@ -16,6 +18,14 @@ impl Settings {
         let p = &self.processing;
         if p.sizes.is_empty() || p.sizes.iter().any(|&s| s == 0 || s > 8192) {
             return invalid("processing.sizes", "expected one or more sizes in 1..=8192");
+        }
+        if !p.formats.contains(&Format::Jpeg)
+            || (1..p.formats.len()).any(|i| p.formats[i..].contains(&p.formats[i - 1]))
+        {
+            return invalid(
+                "processing.formats",
+                "expected jpeg and any of webp, each once (JPEG is what every client reads)",
+            );
         }
         if !(1..=100).contains(&p.quality) {
             return invalid("processing.quality", "expected 1..=100");

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use crate::storage::BlobMeta;
+use crate::{imaging::Format, storage::BlobMeta};
 
 pub use migrations::Migrated;
 pub use mysql::{MysqlRepo, connect as connect_mysql};
@@ -122,27 +122,30 @@ pub struct Made<'a> {
 /// bytes its key holds now.
 struct MadeState {
     done: bool,
-    sizes: Vec<i64>,
+    made: Vec<(i64, Format)>,
     source_tag: Option<String>,
     object_size: i64,
     last_modified: NaiveDateTime,
 }
 
 impl MadeState {
-    /// Done, with these sizes, from these bytes. A job done before imaged
-    /// recorded tags is judged by the row's size and time, as S3 reports them.
-    fn covers(&self, source: &BlobMeta, sizes: &[i64]) -> bool {
+    /// Done, with these sizes and formats, from these bytes. A job done
+    /// before imaged recorded tags is judged by the row's size and time, as
+    /// S3 reports them.
+    fn covers(&self, source: &BlobMeta, wanted: &[(i64, Format)]) -> bool {
         let same_bytes = match &self.source_tag {
             Some(tag) => *tag == source.tag,
             None => self.object_size == source.size as i64 && self.last_modified == source.last_modified,
         };
-        self.done && same_bytes && same_sizes(&self.sizes, sizes)
+        self.done && same_bytes && same_set(&self.made, wanted)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct VariantRow {
     pub size: i64,
+    #[sqlx(try_from = "String")]
+    pub format: Format,
     pub width: i64,
     pub height: i64,
     pub object_key: String,
@@ -168,9 +171,10 @@ pub trait MetaRepo: Send + Sync {
     /// second delivery of it must not set it back) unless the state is
     /// about other bytes (`source_tag`) than it was made from.
     async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError>;
-    /// Whether the image's job is done with variants of `sizes` made from
-    /// the bytes `source` describes: a second delivery then does nothing.
-    async fn is_made(&self, image_id: i64, source: &BlobMeta, sizes: &[i64]) -> Result<bool, DbError>;
+    /// Whether the image's job is done with the variants `wanted` (sizes and
+    /// formats) made from the bytes `source` describes: a second delivery
+    /// then does nothing.
+    async fn is_made(&self, image_id: i64, source: &BlobMeta, wanted: &[(i64, Format)]) -> Result<bool, DbError>;
     /// Replaces the variants and marks the job done, in one transaction,
     /// recording the source's tag (and its size and time on the row, when
     /// the key holds new bytes); unless the image was deleted meanwhile, or
@@ -272,8 +276,8 @@ fn millis(took: Duration) -> i64 {
     i64::try_from(took.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Whether two sets of variant sizes are the same.
-pub fn same_sizes(a: &[i64], b: &[i64]) -> bool {
+/// Whether two sets of variants (sizes and formats) are the same.
+pub fn same_set<T: Ord + Clone>(a: &[T], b: &[T]) -> bool {
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     a.sort_unstable();
     b.sort_unstable();

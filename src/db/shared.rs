@@ -97,11 +97,11 @@ macro_rules! meta_repo {
                 &self,
                 image_id: i64,
                 source: &$crate::storage::BlobMeta,
-                sizes: &[i64],
+                wanted: &[(i64, $crate::imaging::Format)],
             ) -> Result<bool, $crate::db::DbError> {
                 let mut conn = self.pool.acquire().await?;
                 let made = Self::made_state(&mut conn, image_id).await?;
-                Ok(made.is_some_and(|made| made.covers(source, sizes)))
+                Ok(made.is_some_and(|made| made.covers(source, wanted)))
             }
 
             async fn complete_job(
@@ -114,8 +114,8 @@ macro_rules! meta_repo {
 
             async fn variants(&self, image_id: i64) -> Result<Vec<$crate::db::VariantRow>, $crate::db::DbError> {
                 Ok(sqlx::query_as(
-                    "SELECT size, width, height, object_key, object_size FROM imaged_variants
-                     WHERE image_id = ? ORDER BY size",
+                    "SELECT size, format, width, height, object_key, object_size FROM imaged_variants
+                     WHERE image_id = ? ORDER BY size, format",
                 )
                 .bind(image_id)
                 .fetch_all(&self.pool)

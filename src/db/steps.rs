@@ -21,13 +21,16 @@ macro_rules! transaction_steps {
                     return Ok(None);
                 };
                 let image = $crate::db::ImageRow::from_row(&row)?;
-                let sizes = sqlx::query_scalar("SELECT size FROM imaged_variants WHERE image_id = ?")
-                    .bind(image_id)
-                    .fetch_all(&mut *conn)
-                    .await?;
+                let made: Vec<(i64, String)> =
+                    sqlx::query_as("SELECT size, format FROM imaged_variants WHERE image_id = ?")
+                        .bind(image_id)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                // A format this imaged does not know is not one it made.
+                let made = made.into_iter().filter_map(|(size, format)| Some((size, format.parse().ok()?))).collect();
                 Ok(Some($crate::db::MadeState {
                     done: row.try_get::<&str, _>("status")? == "done",
-                    sizes,
+                    made,
                     source_tag: row.try_get("source_tag")?,
                     object_size: image.object_size,
                     last_modified: image.last_modified,
@@ -68,8 +71,8 @@ macro_rules! transaction_steps {
                 id: i64,
             ) -> Result<Option<Vec<$crate::db::VariantRow>>, sqlx::Error> {
                 let variants = sqlx::query_as(
-                    "SELECT size, width, height, object_key, object_size FROM imaged_variants
-                     WHERE image_id = ? ORDER BY size",
+                    "SELECT size, format, width, height, object_key, object_size FROM imaged_variants
+                     WHERE image_id = ? ORDER BY size, format",
                 )
                 .bind(id)
                 .fetch_all(&mut *conn)
@@ -93,8 +96,8 @@ macro_rules! transaction_steps {
                 let Some(state) = Self::made_state(&mut *conn, image_id).await? else {
                     return Ok($crate::db::Completion::Gone);
                 };
-                let sizes: Vec<i64> = made.variants.iter().map(|v| v.size).collect();
-                if state.covers(made.source, &sizes) {
+                let wanted: Vec<_> = made.variants.iter().map(|v| (v.size, v.format)).collect();
+                if state.covers(made.source, &wanted) {
                     return Ok($crate::db::Completion::AlreadyDone);
                 }
                 Self::record_made(conn, image_id, made, &state).await?;
@@ -116,11 +119,12 @@ macro_rules! transaction_steps {
                     .await?;
                 for v in made.variants {
                     sqlx::query(
-                        "INSERT INTO imaged_variants (image_id, size, width, height, object_key, object_size)
-                         VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO imaged_variants (image_id, size, format, width, height, object_key, object_size)
+                         VALUES (?, ?, ?, ?, ?, ?, ?)",
                     )
                     .bind(image_id)
                     .bind(v.size)
+                    .bind(v.format.name())
                     .bind(v.width)
                     .bind(v.height)
                     .bind(&v.object_key)

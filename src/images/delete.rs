@@ -96,7 +96,7 @@ impl Images {
     }
 
     /// Removes the original (when `original`) and every variant of `key`:
-    /// those recorded, those of every size jobs make now (a running job may
+    /// those recorded, those of every size and format jobs make now (a running job may
     /// be writing them), and any other in the key's variant folder (made
     /// under other settings); then the key's journal entry.
     pub(super) async fn remove_blobs(
@@ -109,7 +109,7 @@ impl Images {
             self.blobs.delete(key).await?;
         }
         let mut variants: BTreeSet<String> = recorded.iter().map(|v| v.object_key.clone()).collect();
-        variants.extend(self.sizes.iter().map(|&size| variant_key(key, size)));
+        variants.extend(self.outputs.each().map(|(size, format)| variant_key(key, size, format)));
         let folder = keys::variant_folder(key);
         let listed = self.blobs.list(&folder).await?;
         variants.extend(listed.into_iter().filter(|listed| keys::is_variant_in(&folder, listed)));

@@ -4,17 +4,18 @@
 use super::{Images, LifecycleError};
 use crate::{
     db::{Completion, JobState, JobStatus, Made},
+    imaging::Format,
     storage::BlobMeta,
 };
 
 impl Images {
     /// Whether the image is done from the bytes `source` describes, with a
-    /// variant of every size jobs make now: a second delivery of its job
+    /// variant of every size and format jobs make now: a second delivery of its job
     /// (SQS delivers at least once; an S3 event and the API may announce
     /// one object) then does nothing. New bytes under the key are not made.
     pub async fn is_made(&self, id: i64, source: &BlobMeta) -> Result<bool, LifecycleError> {
-        let sizes: Vec<i64> = self.sizes.iter().map(|&size| i64::from(size)).collect();
-        Ok(self.meta.is_made(id, source, &sizes).await?)
+        let wanted: Vec<(i64, Format)> = self.outputs.each().map(|(size, format)| (i64::from(size), format)).collect();
+        Ok(self.meta.is_made(id, source, &wanted).await?)
     }
 
     /// A job read the original, of type `mime`: the image is processing

@@ -34,7 +34,9 @@ mod repair;
 use std::sync::Arc;
 
 use crate::{
+    config::ProcessingSettings,
     db::{DbError, ImageRow, MetaRepo},
+    imaging::Format,
     messages,
     queue::{JobQueue, QueueError},
     storage::{BlobStore, StoreError},
@@ -53,13 +55,31 @@ pub enum LifecycleError {
     DeleteUnderWay(i64),
 }
 
+/// The variants a job makes of an image: each size in each format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    pub sizes: Vec<u32>,
+    pub formats: Vec<Format>,
+}
+
+impl Outputs {
+    pub fn of(processing: &ProcessingSettings) -> Self {
+        Self { sizes: processing.sizes.clone(), formats: processing.formats.clone() }
+    }
+
+    /// Every variant, as its size and format.
+    pub fn each(&self) -> impl Iterator<Item = (u32, Format)> + '_ {
+        self.sizes.iter().flat_map(|&size| self.formats.iter().map(move |&format| (size, format)))
+    }
+}
+
 pub struct Images {
     meta: Arc<dyn MetaRepo>,
     blobs: Arc<dyn BlobStore>,
     queue: Arc<dyn JobQueue>,
-    /// The variant sizes jobs make now: a removal covers them even before
-    /// a job records them.
-    sizes: Vec<u32>,
+    /// The variants jobs make now: a removal covers them even before a
+    /// job records them.
+    outputs: Outputs,
     /// Base of the download links in upload messages.
     public_base: String,
 }
@@ -69,10 +89,10 @@ impl Images {
         meta: Arc<dyn MetaRepo>,
         blobs: Arc<dyn BlobStore>,
         queue: Arc<dyn JobQueue>,
-        sizes: Vec<u32>,
+        outputs: Outputs,
         public_base: String,
     ) -> Self {
-        Self { meta, blobs, queue, sizes, public_base }
+        Self { meta, blobs, queue, outputs, public_base }
     }
 
     /// The base of every download link: configured, or found at start.

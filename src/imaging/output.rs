@@ -3,13 +3,31 @@
 
 use super::{ImagingError, Kind, Pixels, jpeg};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A thumbnail format. Ordered as a client that accepts them all alike is
+/// served: JPEG first, which every client reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Jpeg,
     Webp,
 }
 
+/// A name that is not a thumbnail format's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a thumbnail format (jpeg, webp)")]
+pub struct UnknownFormat(pub String);
+
 impl Format {
+    pub const ALL: [Self; 2] = [Self::Jpeg, Self::Webp];
+
+    /// How settings, URLs and the database name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpeg",
+            Self::Webp => "webp",
+        }
+    }
+
     /// The same format as one imaged reads: its type and names are that's.
     fn kind(self) -> Kind {
         match self {
@@ -37,14 +55,28 @@ impl Format {
 }
 
 impl std::str::FromStr for Format {
-    type Err = String;
+    type Err = UnknownFormat;
 
-    fn from_str(name: &str) -> Result<Self, String> {
+    fn from_str(name: &str) -> Result<Self, UnknownFormat> {
         match name.to_ascii_lowercase().as_str() {
             "jpeg" | "jpg" => Ok(Self::Jpeg),
             "webp" => Ok(Self::Webp),
-            other => Err(format!("{other:?} is not a thumbnail format (jpeg, webp)")),
+            _ => Err(UnknownFormat(name.to_owned())),
         }
+    }
+}
+
+impl TryFrom<String> for Format {
+    type Error = UnknownFormat;
+
+    fn try_from(name: String) -> Result<Self, UnknownFormat> {
+        name.parse()
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -87,7 +119,8 @@ mod tests {
     fn formats_are_named_as_clients_name_them() {
         assert_eq!("JPG".parse::<Format>(), Ok(Format::Jpeg));
         assert_eq!("webp".parse::<Format>(), Ok(Format::Webp));
-        assert!("avif".parse::<Format>().unwrap_err().contains("jpeg, webp"));
+        assert!("avif".parse::<Format>().unwrap_err().to_string().contains("jpeg, webp"));
+        assert!(Format::ALL.iter().all(|f| f.name().parse::<Format>() == Ok(*f)));
         assert_eq!((Format::Jpeg.extension(), Format::Jpeg.mime()), ("jpg", "image/jpeg"));
         assert_eq!((Format::Webp.extension(), Format::Webp.mime()), ("webp", "image/webp"));
     }

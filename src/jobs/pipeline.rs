@@ -15,7 +15,7 @@ use tracing::instrument;
 use super::JobError;
 use crate::{
     db::{Completion, DbError, Made, MetaRepo, VariantRow},
-    images::Images,
+    images::{Images, Outputs},
     imaging::{self, CpuPool},
     keys::variant_key,
     messages::{Event, Job},
@@ -27,7 +27,7 @@ use crate::{
 /// What to make of each image.
 #[derive(Debug, Clone)]
 pub struct Spec {
-    pub sizes: Vec<u32>,
+    pub outputs: Outputs,
     pub quality: u8,
     pub max_pixels: u64,
 }
@@ -223,35 +223,37 @@ impl Pipeline {
         let job_started = Instant::now();
         let bytes = self.blobs.get(key).await?;
         telemetry::stage("fetch", job_started.elapsed());
-        let plan = imaging::plan(&bytes, &self.spec.sizes, self.spec.max_pixels)?;
+        let plan = imaging::plan(&bytes, &self.spec.outputs.sizes, self.spec.max_pixels)?;
         self.images.start(image_id, source, plan.probe.kind.mime()).await?;
 
         let admission = self.admit(plan.memory, shutdown).await?;
         let spec = self.spec.clone();
-        // JPEG only until variants record their format.
-        let formats = [imaging::Format::Jpeg];
-        let rendered =
-            self.cpu.run(move || imaging::render(&bytes, &plan, &spec.sizes, spec.quality, &formats)).await??;
+        let rendered = self
+            .cpu
+            .run(move || imaging::render(&bytes, &plan, &spec.outputs.sizes, spec.quality, &spec.outputs.formats))
+            .await??;
         drop(admission);
         telemetry::stage("decode", rendered.decode);
         telemetry::stage("resize", rendered.resize);
         telemetry::stage("encode", rendered.encode);
 
         let started = Instant::now();
-        let mut variants = Vec::with_capacity(rendered.thumbnails.len());
-        for thumb in rendered.thumbnails {
-            for (format, bytes) in thumb.encoded {
-                let object_key = variant_key(key, thumb.size);
+        // Every size in every format, written at once.
+        let puts = rendered.thumbnails.into_iter().flat_map(|thumb| {
+            thumb.encoded.into_iter().map(move |(format, bytes)| async move {
+                let object_key = variant_key(key, thumb.size, format);
                 let stored = self.blobs.put(&object_key, Bytes::from(bytes), format.mime()).await?;
-                variants.push(VariantRow {
+                Ok::<_, JobError>(VariantRow {
                     size: i64::from(thumb.size),
+                    format,
                     width: i64::from(thumb.width),
                     height: i64::from(thumb.height),
                     object_key,
                     object_size: stored.size as i64,
-                });
-            }
-        }
+                })
+            })
+        });
+        let variants = futures_util::future::try_join_all(puts).await?;
         telemetry::stage("put", started.elapsed());
 
         let started = Instant::now();

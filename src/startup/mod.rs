@@ -27,7 +27,7 @@ use crate::{
     api::{self, ApiTokens, AppState},
     aws,
     config::Settings,
-    images::Images,
+    images::{Images, Outputs},
     imaging::CpuPool,
     jobs::{DeliveryHandler, Heartbeats, Pipeline, PollerDeps, QueuePoller, Reconciler, Spec},
     liveness::{Activity, Liveness},
@@ -255,7 +255,7 @@ pub fn job_handler(
 ) -> anyhow::Result<DeliveryHandler> {
     let p = &settings.processing;
     let stall = Duration::from_secs(p.stall_secs);
-    let spec = Spec { sizes: p.sizes.clone(), quality: p.quality, max_pixels: p.max_pixels };
+    let spec = Spec { outputs: Outputs::of(p), quality: p.quality, max_pixels: p.max_pixels };
     let pipeline = Pipeline::new(
         images,
         backends.blobs.clone(),
@@ -292,7 +292,7 @@ pub fn reconciler(settings: &Settings, backends: &Backends, images: Arc<Images>)
 /// the download links in the messages it sends.
 pub fn images(settings: &Settings, backends: &Backends, public_base: String) -> Arc<Images> {
     let Backends { meta, blobs, queue, .. } = backends.clone();
-    Arc::new(Images::new(meta, blobs, queue, settings.processing.sizes.clone(), public_base))
+    Arc::new(Images::new(meta, blobs, queue, Outputs::of(&settings.processing), public_base))
 }
 
 /// The bearer tokens of `http.api_tokens` and of `http.api_tokens_secret`.

@@ -1,6 +1,6 @@
 // Drives the gallery page in headless Chromium through Playwright, as a
 // user would: upload a JPEG through the file input, wait for its thumbnail
-// in the grid, open the detail view, delete the image. Once on a desktop
+// in the grid (served as WebP), open the detail view, delete the image. Once on a desktop
 // window and once on a 390 px wide phone screen; screenshots of each step.
 //
 // node gallery.cjs BASE_URL IMAGE OUT_DIR SIZES
@@ -34,6 +34,9 @@ async function run(browser, { name, ...options }) {
     if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) problems.push(`console: ${msg.text()}`);
   });
   page.on('dialog', (dialog) => dialog.accept());
+  // The type of every thumbnail the page loads: Chromium accepts WebP.
+  const thumbnailTypes = [];
+  page.on('response', (r) => r.url().includes('/thumbnail/') && thumbnailTypes.push(r.headers()['content-type']));
   const shot = (step) => page.screenshot({ path: path.join(outDir, `${name}-${step}.png`), fullPage: true });
 
   await page.goto(base, { waitUntil: 'load' });
@@ -71,6 +74,10 @@ async function run(browser, { name, ...options }) {
   const original = await page.evaluate(async (url) => (await fetch(url)).status, href);
   check(original === 200, `the download link answers ${original}`);
   await shot('detail');
+  check(thumbnailTypes.length > 0 && thumbnailTypes.every((t) => t === 'image/webp'),
+    `thumbnails served as ${thumbnailTypes}, not all image/webp`);
+  const captions = await page.$$eval('#detail-variants figcaption', (cs) => cs.map((c) => c.textContent));
+  check(captions.every((c) => c.includes('JPEG') && c.includes('WEBP')), `captions without both formats: ${captions}`);
 
   await page.click('#detail-delete');
   await page.waitForFunction(() => !document.getElementById('detail').open, null, { timeout: TIMEOUT });

@@ -326,8 +326,11 @@ async fn stats_count_bytes_types_and_processing_times() {
     let mut thumbnail_bytes = 0;
     for image in app.json("/api/image").await.as_array().unwrap() {
         let doc = app.json(&format!("/api/image/{}/thumbnails", image["id"])).await;
-        thumbnail_bytes +=
-            doc["thumbnails"].as_array().unwrap().iter().map(|t| t["object_size"].as_i64().unwrap()).sum::<i64>();
+        for thumbnail in doc["thumbnails"].as_array().unwrap() {
+            let formats = thumbnail["formats"].as_array().unwrap();
+            assert_eq!(formats.len(), 2, "JPEG and WebP: {doc}");
+            thumbnail_bytes += formats.iter().map(|f| f["object_size"].as_i64().unwrap()).sum::<i64>();
+        }
     }
     assert!(thumbnail_bytes > 0);
     assert_eq!(images["thumbnail_bytes"], thumbnail_bytes, "{stats}");

@@ -379,7 +379,7 @@ async fn two_hosts_on_one_queue_and_database_make_each_variant_once() {
     for v in versions.versions() {
         *written.entry(v.key().unwrap().to_owned()).or_default() += 1;
     }
-    assert_eq!(written.len(), 150, "three variants of each image");
+    assert_eq!(written.len(), 50 * 3 * 2, "three sizes of each image, in JPEG and WebP");
     assert!(written.values().all(|&n| n == 1), "each variant written once: {written:?}");
     for host in &mut hosts {
         let status = host.stop();

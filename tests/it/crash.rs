@@ -16,7 +16,9 @@ use serde_json::Value;
 
 const UPLOADS: usize = 50;
 const CLIENTS: usize = 4;
-const SIZES: [&str; 3] = ["1024.jpg", "128.jpg", "256.jpg"];
+const SIZES: [&str; 3] = ["1024", "128", "256"];
+/// Each size's file extensions: JPEG and WebP.
+const EXTENSIONS: [&str; 2] = ["jpg", "webp"];
 
 /// A reconciler that looks every second for what is 4 s old.
 fn envs() -> Vec<(String, String)> {
@@ -78,7 +80,9 @@ fn disagreements(blobs: &[String], rows: &[Value]) -> (Vec<String>, Vec<String>)
         let key = row["object_key"].as_str().unwrap();
         expected.insert(key.to_owned());
         let name = key.strip_prefix("images/").unwrap();
-        expected.extend(SIZES.map(|size| format!("thumbnails/{name}/{size}")));
+        for size in SIZES {
+            expected.extend(EXTENSIONS.map(|extension| format!("thumbnails/{name}/{size}.{extension}")));
+        }
     }
     let held: BTreeSet<String> = blobs.iter().cloned().collect();
     (held.difference(&expected).cloned().collect(), expected.difference(&held).cloned().collect())

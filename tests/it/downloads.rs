@@ -137,3 +137,66 @@ async fn a_thumbnail_is_kept_for_good_at_the_documents_url_which_new_bytes_chang
     assert_eq!(header(&old, "cache-control"), "public, no-cache", "the old URL is not kept for good any more");
     app.stop().await;
 }
+
+/// What a browser, curl and a client naming formats get from the thumbnail
+/// URL the document gives, and what `?format=` forces.
+#[actix_web::test]
+async fn a_thumbnail_comes_in_the_format_the_request_accepts_best() {
+    const CHROMIUM: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let id = app.upload_ok("negotiated.jpg", jpeg(640, 480)).await;
+    let doc = app.finished(id).await;
+    let thumbnail = &doc["thumbnails"][1];
+    let formats = thumbnail["formats"].as_array().unwrap();
+    let listed: Vec<_> =
+        formats.iter().map(|f| (f["format"].as_str().unwrap(), f["content_type"].as_str().unwrap())).collect();
+    assert_eq!(listed, [("jpeg", "image/jpeg"), ("webp", "image/webp")], "{doc}");
+    let path = thumbnail["url"].as_str().unwrap().to_owned();
+
+    for (accept, served) in [
+        (Some(CHROMIUM), "webp"),
+        (Some("image/webp,*/*"), "webp"),
+        (Some("*/*"), "jpeg"),
+        (None, "jpeg"),
+        (Some("image/webp;q=0.5, image/jpeg"), "jpeg"),
+        (Some("image/png"), "jpeg"),
+    ] {
+        let mut request = app.client.get(app.url(&path));
+        request = match accept {
+            Some(accept) => request.header("accept", accept),
+            // reqwest sends curl's `*/*` unless told otherwise.
+            None => request.header("accept", ""),
+        };
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{accept:?}");
+        assert_eq!(header(&response, "vary"), "Accept", "{accept:?}");
+        assert_eq!(header(&response, "content-type"), format!("image/{served}"), "{accept:?}");
+        let listed = formats.iter().find(|f| f["format"] == served).unwrap();
+        let bytes = response.bytes().await.unwrap();
+        assert_eq!(bytes.len() as i64, listed["object_size"].as_i64().unwrap(), "{accept:?}");
+        let decoded = image::load_from_memory(&bytes).unwrap();
+        assert_eq!(
+            (i64::from(decoded.width()), i64::from(decoded.height())),
+            (thumbnail["width"].as_i64().unwrap(), thumbnail["height"].as_i64().unwrap())
+        );
+    }
+
+    // ?format= wins over Accept, and does not vary with it.
+    for f in formats {
+        let forced = f["url"].as_str().unwrap();
+        let response = request(&app, Method::GET, forced, &[("accept", "image/png")]).await;
+        assert_eq!(response.status(), 200, "{forced}");
+        assert_eq!(header(&response, "content-type"), f["content_type"].as_str().unwrap());
+        assert_eq!(header(&response, "cache-control"), "public, max-age=31536000, immutable", "{forced}");
+        assert!(response.headers().get("vary").is_none(), "{forced}");
+    }
+    let response = request(&app, Method::HEAD, &format!("{path}&format=webp"), &[]).await;
+    assert_eq!(header(&response, "content-type"), "image/webp");
+    let unknown = request(&app, Method::GET, &format!("{path}&format=gif"), &[]).await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(header(&unknown, "content-type"), "application/problem+json");
+    let reason: serde_json::Value = unknown.json().await.unwrap();
+    assert!(reason["detail"].as_str().unwrap().contains("\"gif\" is not a thumbnail format"), "{reason}");
+    app.stop().await;
+}

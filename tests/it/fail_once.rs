@@ -80,16 +80,16 @@ async fn fails_once(step: &'static str, phase: Phase) {
     assert_eq!(doc["status"], "done", "{step}: {doc}");
     assert_eq!(doc["thumbnails"].as_array().unwrap().len(), 3, "{step}: {doc}");
     app.drained().await;
-    // One image, its original and one object per thumbnail; whatever a
-    // failed try stored is removed by the reconciler.
+    // One image, its original and an object per thumbnail and format
+    // (JPEG, WebP); whatever a failed try stored is removed by the reconciler.
     for _ in 0..300 {
-        if app.blob_keys().await.len() == 4 {
+        if app.blob_keys().await.len() == 7 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(app.json("/api/image").await.as_array().unwrap().len(), 1, "{step}");
-    assert_eq!(app.blob_keys().await.len(), 4, "{step}: {:?}", app.blob_keys().await);
+    assert_eq!(app.blob_keys().await.len(), 7, "{step}: {:?}", app.blob_keys().await);
 
     if let Phase::Delete = phase {
         armed.arm(step);

@@ -100,7 +100,7 @@ async fn a_redelivered_message_gives_the_same_result_not_duplicates() {
     assert_eq!(first["thumbnails"], second["thumbnails"]);
     assert_eq!(second["thumbnails"].as_array().unwrap().len(), 3);
     assert_eq!(app.json("/api/image").await.as_array().unwrap().len(), 1);
-    assert_eq!(app.blob_keys().await.len(), 4, "one original, three thumbnails");
+    assert_eq!(app.blob_keys().await.len(), 7, "one original, three thumbnails in JPEG and WebP");
     app.stop().await;
 }
 
@@ -197,7 +197,7 @@ async fn an_object_announced_four_times_at_once_gets_one_row_and_one_set_of_vari
     let doc = app.finished(listed[0]["id"].as_i64().unwrap()).await;
     assert_eq!(doc["status"], "done", "{doc}");
     assert_eq!(doc["thumbnails"].as_array().unwrap().len(), 3);
-    assert_eq!(app.blob_keys().await.len(), 4, "the original and three thumbnails");
+    assert_eq!(app.blob_keys().await.len(), 7, "the original and three thumbnails in JPEG and WebP");
     app.stop().await;
 }
 
@@ -229,10 +229,10 @@ async fn two_pollers_handed_the_same_message_at_once_make_one_set_of_variants_an
     first.handle(delivery, CancellationToken::new()).await;
 
     assert_eq!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
-    assert_eq!(backends.meta.variants(id).await.unwrap().len(), 3, "one set of variants");
+    assert_eq!(backends.meta.variants(id).await.unwrap().len(), 3 * 2, "one set of variants: 3 sizes, 2 formats");
     let published = notifier.published.lock().unwrap().clone();
     assert_eq!(published.len(), 1, "one done notice: {published:?}");
     let thumbnails = app.blob_keys().await.into_iter().filter(|k| k.starts_with("thumbnails/")).count();
-    assert_eq!(thumbnails, 3, "each variant stored once");
+    assert_eq!(thumbnails, 3 * 2, "each variant stored once");
     app.stop().await;
 }

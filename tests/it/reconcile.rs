@@ -13,6 +13,7 @@ use common::{faults::FaultyStore, jpeg};
 use imaged::{
     config::Settings,
     db::{JobState, JobStatus, NewImage},
+    imaging::Format,
     jobs::Report,
     keys::variant_key,
     startup::{self, Backends},
@@ -134,7 +135,8 @@ async fn an_original_left_without_its_row_is_removed_with_its_variants() {
     let orphan = "images/orphan.jpg";
     backends.meta.journal(orphan).await.unwrap();
     backends.blobs.put(orphan, Bytes::from(jpeg(64, 48)), "binary/octet-stream").await.unwrap();
-    backends.blobs.put(&variant_key(orphan, 128), Bytes::from(jpeg(64, 48)), "image/jpeg").await.unwrap();
+    let variant = variant_key(orphan, 128, Format::Webp);
+    backends.blobs.put(&variant, Bytes::from(jpeg(64, 48)), "image/webp").await.unwrap();
     // Another upload was journaled and did get its row.
     let kept = "images/kept.jpg";
     backends.meta.journal(kept).await.unwrap();
@@ -142,7 +144,7 @@ async fn an_original_left_without_its_row_is_removed_with_its_variants() {
     backends.meta.journal(kept).await.unwrap();
 
     assert_eq!(pass_later(&reconciler).await, Report { orphans_removed: 1, requeued: 1, ..Report::default() });
-    assert!(gone(&*backends.blobs, orphan).await && gone(&*backends.blobs, &variant_key(orphan, 128)).await);
+    assert!(gone(&*backends.blobs, orphan).await && gone(&*backends.blobs, &variant).await);
     assert!(backends.blobs.head(kept).await.is_ok(), "a journaled key with a row is kept");
     assert!(backends.meta.journaled(chrono::Utc::now().naive_utc(), 10).await.unwrap().is_empty());
 }

@@ -198,5 +198,5 @@ async fn two_deliveries_of_one_message_make_one_set_of_variants_and_one_notice()
     handler.handle(twice, CancellationToken::new()).await;
     assert_eq!(published.load(Ordering::SeqCst), 1, "one done notice");
     assert_eq!(backends.meta.job(id).await.unwrap().unwrap().status, JobStatus::Done);
-    assert_eq!(backends.meta.variants(id).await.unwrap().len(), 3, "one set of variants");
+    assert_eq!(backends.meta.variants(id).await.unwrap().len(), 3 * 2, "one set of variants: 3 sizes, JPEG and WebP");
 }
