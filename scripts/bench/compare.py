@@ -198,14 +198,16 @@ def wait_all(base, count):
 
 
 def daemon_section(imaged, rows, corpus, every, scratch, summary):
-    """The daemon on its embedded backends with the default variants: the
-    latency of one 12 MP photo, then the jobs/s of every corpus file queued
-    beforehand (by an API-only run), with both cores busy, best of 3."""
+    """The daemon on its embedded backends with the default variants (each
+    size as JPEG and WebP): the latency of one 12 MP photo, then the jobs/s
+    of every corpus file queued beforehand (by an API-only run), with both
+    cores busy, best of 3; then the same jobs making JPEG alone."""
     photo = min((r for r in rows if r["class"] == "photo"), key=lambda r: abs(float(r["megapixels"]) - 12))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base, data = f"http://127.0.0.1:{port}", Path(tempfile.mkdtemp(prefix="imaged-daemon."))
+    rates = {}
     try:
         proc = start_daemon(imaged, data, port)
         latencies = []
@@ -214,28 +216,34 @@ def daemon_section(imaged, rows, corpus, every, scratch, summary):
             wait_done(base, [upload(base, corpus / photo["file"])])
             latencies.append(time.perf_counter() - start)
         stop(proc)
-        daemon = 0.0
-        for run_ in range(3):
-            queued = data / f"run-{run_}"
-            proc = start_daemon(imaged, queued, port, queue__pollers=0)
-            ids = [upload(base, f) for f in every]
-            stop(proc)
-            start = time.perf_counter()
-            proc = start_daemon(imaged, queued, port)
-            wait_all(base, len(ids))
-            daemon = max(daemon, len(every) / (time.perf_counter() - start))
-            stop(proc)
+        for formats in ("jpeg,webp", "jpeg"):
+            rates[formats] = 0.0
+            for run_ in range(3):
+                queued = data / f"run-{formats}-{run_}"
+                proc = start_daemon(imaged, queued, port, queue__pollers=0)
+                ids = [upload(base, f) for f in every]
+                stop(proc)
+                start = time.perf_counter()
+                proc = start_daemon(imaged, queued, port, processing__formats=formats)
+                wait_all(base, len(ids))
+                rates[formats] = max(rates[formats], len(every) / (time.perf_counter() - start))
+                stop(proc)
     finally:
         shutil.rmtree(data, ignore_errors=True)
     sizes = [a for n in (128, 256, 1024) for a in ("--size", str(n))]
-    cli = min(run([[imaged, "thumbnail", "--overwrite", *sizes, "--quality", "82", "--out", scratch, *every]], pin=False)
+    cli = min(run([[imaged, "thumbnail", "--overwrite", *sizes, "--quality", "82", "--format", "jpeg", "--format",
+                    "webp", "--out", scratch, *every]], pin=False)
               for _ in range(3))
+    daemon = rates["jpeg,webp"]
     summary["latency"], summary["daemon"] = statistics.median(latencies) * 1000, daemon / (len(every) / cli)
-    print("\n### The daemon (embedded backends, variants 128, 256 and 1024, both cores)\n")
+    print("\n### The daemon (embedded backends, variants 128, 256 and 1024 as JPEG and WebP, both cores)\n")
     print(f"- {photo['file']} ({photo['megapixels']} MP), upload → done: median {summary['latency']:.0f} ms of 7"
           f" (min {min(latencies) * 1000:.0f}, max {max(latencies) * 1000:.0f})")
     print(f"- {len(every)} queued jobs, from the start of the process to the last `done`: {daemon:.2f} jobs/s;"
-          f" `imaged thumbnail` on the same files and sizes: {len(every) / cli:.2f}/s; ratio {summary['daemon']:.2f}")
+          f" `imaged thumbnail` on the same files, sizes and formats: {len(every) / cli:.2f}/s;"
+          f" ratio {summary['daemon']:.2f}")
+    print(f"- the same jobs making JPEG alone (`processing.formats = [\"jpeg\"]`): {rates['jpeg']:.2f} jobs/s;"
+          f" JPEG and WebP take {rates['jpeg'] / daemon:.2f}× as long")
 
 
 def targets(s):

@@ -21,7 +21,8 @@ pub struct Args {
     /// Longest side; repeat for several (default: processing.sizes).
     #[arg(long = "size", value_name = "N")]
     sizes: Vec<u32>,
-    /// Quality, 1–100 (default: processing.quality).
+    /// JPEG quality, 1–100 (default: processing.quality); WebP gets the
+    /// quality that looks the same.
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: Option<u8>,
     /// jpeg or webp; repeat for both (default: jpeg).

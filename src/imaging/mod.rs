@@ -14,7 +14,7 @@ mod resize;
 pub use output::Format;
 pub use pixels::Pixels;
 pub use pool::{CpuPool, PanicError};
-pub use resize::{Rendered, Thumbnail, render, thumbnails};
+pub use resize::{Rendered, Thumbnail, render, render_with, thumbnails};
 
 /// The stages of `thumbnails` one at a time, for the benchmarks.
 #[doc(hidden)]

@@ -45,6 +45,16 @@ impl Format {
         self.kind().extensions()[0]
     }
 
+    /// This format's quality that looks like JPEG at `jpeg_quality` in a
+    /// thumbnail whose longest side is `size`: for WebP, interpolated in the
+    /// table [`WEBP_AT_EQUAL_LOOK`] measured on photos.
+    pub fn quality(self, jpeg_quality: u8, size: u32) -> u8 {
+        match self {
+            Self::Jpeg => jpeg_quality,
+            Self::Webp => webp_quality(jpeg_quality, size),
+        }
+    }
+
     /// `pixels` at `quality` (1–100, each encoder's own scale).
     pub fn encode(self, pixels: &Pixels, quality: u8) -> Result<Vec<u8>, ImagingError> {
         match self {
@@ -80,6 +90,45 @@ impl std::fmt::Display for Format {
     }
 }
 
+/// The JPEG qualities and thumbnail sizes [`WEBP_AT_EQUAL_LOOK`] was
+/// measured at.
+const JPEG_QUALITIES: [u8; 3] = [70, 82, 90];
+const SIZES: [u32; 3] = [128, 256, 1024];
+
+/// The lowest WebP quality whose mean SSIMULACRA2 (against the lossless
+/// resized pixels, over the corpus's 29 photos) reaches JPEG's at each of
+/// [`JPEG_QUALITIES`] (rows) and [`SIZES`] (columns): `cargo bench --bench
+/// formats` prints it. Small thumbnails need less: a 128 px JPEG loses more
+/// to its 4:2:0 colour and 8×8 blocks than WebP does.
+const WEBP_AT_EQUAL_LOOK: [[u8; 3]; 3] = [[60, 78, 80], [70, 84, 88], [84, 92, 95]];
+
+/// Linear between the points measured (in the JPEG quality, and in the
+/// size's logarithm), the nearest point's beyond them; rounded up.
+fn webp_quality(jpeg_quality: u8, size: u32) -> u8 {
+    /// Where `x` lies between the two points of `points` around it: their
+    /// indices and the weight of the second.
+    fn between(points: &[f64], x: f64) -> (usize, usize, f64) {
+        let last = points.len() - 1;
+        if x <= points[0] {
+            return (0, 0, 0.0);
+        }
+        match points.windows(2).position(|w| x <= w[1]) {
+            Some(i) => (i, i + 1, (x - points[i]) / (points[i + 1] - points[i])),
+            None => (last, last, 0.0),
+        }
+    }
+    let qualities = JPEG_QUALITIES.map(f64::from);
+    let sizes = SIZES.map(|s| f64::from(s).log2());
+    let (q0, q1, tq) = between(&qualities, f64::from(jpeg_quality));
+    let (s0, s1, ts) = between(&sizes, f64::from(size.max(1)).log2());
+    let at = |q: usize, s: usize| f64::from(WEBP_AT_EQUAL_LOOK[q][s]);
+    let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
+    let quality = lerp(lerp(at(q0, s0), at(q0, s1), ts), lerp(at(q1, s0), at(q1, s1), ts), tq);
+    // Below the lowest JPEG quality measured, keep the distance to it.
+    let below = f64::from(JPEG_QUALITIES[0].saturating_sub(jpeg_quality));
+    (quality - below).ceil().clamp(1.0, 100.0) as u8
+}
+
 /// Lossy WebP. libwebp takes RGB only: grey is spread over three channels.
 fn webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, ImagingError> {
     let rgb = match pixels.channels {
@@ -113,6 +162,22 @@ mod tests {
             let decoded = image::load_from_memory_with_format(&encoded, image::ImageFormat::WebP).unwrap();
             assert_eq!((decoded.width(), decoded.height()), (96, 64));
         }
+    }
+
+    #[test]
+    fn webp_quality_follows_the_measured_table_and_lies_between_its_points() {
+        for (row, &jpeg) in JPEG_QUALITIES.iter().enumerate() {
+            for (column, &size) in SIZES.iter().enumerate() {
+                assert_eq!(Format::Webp.quality(jpeg, size), WEBP_AT_EQUAL_LOOK[row][column], "{jpeg} at {size}");
+            }
+        }
+        assert_eq!(Format::Jpeg.quality(82, 256), 82);
+        let at = |jpeg, size| Format::Webp.quality(jpeg, size);
+        assert!((70..=84).contains(&at(82, 180)), "{}", at(82, 180));
+        assert!((84..=88).contains(&at(86, 256)), "{}", at(86, 256));
+        assert_eq!((at(82, 64), at(82, 4096)), (70, 88), "beyond the sizes measured: the nearest");
+        assert_eq!((at(100, 1024), at(50, 128)), (95, 40), "beyond the qualities: clamped, or as far below");
+        assert!((1..=100).flat_map(|q| [16, 128, 300, 1024, 8192].map(|s| at(q, s))).all(|q| (1..=100).contains(&q)));
     }
 
     #[test]

@@ -54,6 +54,21 @@ pub fn render(
     quality: u8,
     formats: &[Format],
 ) -> Result<Rendered, ImagingError> {
+    render_with(bytes, plan, sizes, |upright| {
+        let size = upright.width.max(upright.height);
+        formats.iter().map(|&f| Ok((f, f.encode(upright, f.quality(quality, size))?))).collect()
+    })
+}
+
+/// `render`, with `encode` making each size's files of its upright pixels
+/// (the quality benchmark keeps the pixels themselves, as the reference).
+#[doc(hidden)]
+pub fn render_with(
+    bytes: &[u8],
+    plan: &Plan,
+    sizes: &[u32],
+    mut encode_one: impl FnMut(&Pixels) -> Result<Vec<(Format, Vec<u8>)>, ImagingError>,
+) -> Result<Rendered, ImagingError> {
     let start = Instant::now();
     if plan.probe.kind == Kind::Jpeg && !integrity::jpeg_complete(bytes) {
         return Err(ImagingError::Truncated);
@@ -76,7 +91,7 @@ pub fn render(
         }
         let upright = orient(&source, decoded.orientation);
         let t2 = Instant::now();
-        let encoded = formats.iter().map(|&f| Ok((f, f.encode(&upright, quality)?))).collect::<Result<_, _>>()?;
+        let encoded = encode_one(&upright)?;
         thumbnails.push(Thumbnail { size, width: upright.width, height: upright.height, encoded });
         resize += t2 - t;
         encode += t2.elapsed();
