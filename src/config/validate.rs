@@ -19,9 +19,10 @@ impl Settings {
         if p.sizes.is_empty() || p.sizes.iter().any(|&s| s == 0 || s > 8192) {
             return invalid("processing.sizes", "expected one or more sizes in 1..=8192");
         }
-        if !p.formats.contains(&Format::Jpeg)
-            || (1..p.formats.len()).any(|i| p.formats[i..].contains(&p.formats[i - 1]))
-        {
+        let mut unique = p.formats.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        if !p.formats.contains(&Format::Jpeg) || unique.len() != p.formats.len() {
             return invalid(
                 "processing.formats",
                 "expected jpeg and any of webp, each once (JPEG is what every client reads)",
