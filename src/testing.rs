@@ -13,7 +13,10 @@ use chrono::NaiveDateTime;
 
 use crate::{
     backends::Backends,
-    db::{Completion, DbError, ImageRow, ImageStats, JobState, Made, MetaRepo, NewImage, StuckJob, VariantRow},
+    db::{
+        Completion, DbError, ImageRow, ImageStats, JobState, Listed, Made, MetaRepo, NewImage, PageQuery, StuckJob,
+        VariantRow,
+    },
     imaging::Format,
     notify::{Notifier, NotifyError, Subscription},
     queue::{Delivery, JobQueue, QueueError, QueueStats, Receipt},
@@ -148,6 +151,9 @@ impl MetaRepo for Tap<dyn MetaRepo> {
     }
     async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError> {
         self.around(Call::new("meta.set_job", ""), Fault::db, self.inner.set_job(image_id, state)).await
+    }
+    async fn page(&self, query: &PageQuery) -> Result<Vec<Listed>, DbError> {
+        self.around(Call::new("meta.page", ""), Fault::db, self.inner.page(query)).await
     }
     async fn is_made(&self, image_id: i64, source: &BlobMeta, wanted: &[(i64, Format)]) -> Result<bool, DbError> {
         self.around(Call::new("meta.is_made", ""), Fault::db, self.inner.is_made(image_id, source, wanted)).await

@@ -11,6 +11,7 @@ mod file;
 mod gallery;
 mod health;
 mod image;
+mod list;
 mod metrics;
 mod negotiate;
 mod notification;
@@ -95,6 +96,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     use auth::guarded;
     use web::{delete, get, head, post, put, resource};
     cfg.service(resource("/api/image").route(get().to(image::list)).route(guarded(post().to(upload::upload))))
+        .service(resource("/api/images").route(get().to(list::page)))
         .service(resource("/api/image/upload_url").route(guarded(get().to(direct::upload_url))))
         // A direct upload carries its own signed grant instead of a token.
         .service(resource("/api/image/direct/{grant}").route(put().to(direct::put)))

@@ -107,6 +107,25 @@ impl JobState {
     }
 }
 
+/// One page of the image list (`MetaRepo::page`): newest first, ids below
+/// `before` (keyset paging: no row is skipped or shown twice while rows
+/// come and go), of one job status or all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageQuery {
+    pub before: Option<i64>,
+    pub limit: u32,
+    pub status: Option<JobStatus>,
+}
+
+/// An image as a page of the list shows it: its row, its job (pending when
+/// it has none yet) and its smallest JPEG variant, when made.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub image: ImageRow,
+    pub job: JobState,
+    pub smallest: Option<VariantRow>,
+}
+
 /// What a job made, for [`MetaRepo::complete_job`].
 #[derive(Debug, Clone, Copy)]
 pub struct Made<'a> {
@@ -162,6 +181,8 @@ pub trait MetaRepo: Send + Sync {
     /// The newest row for a key: an S3 key may have been re-uploaded.
     async fn image_by_key(&self, key: &str) -> Result<Option<ImageRow>, DbError>;
     async fn images(&self) -> Result<Vec<ImageRow>, DbError>;
+    /// One page of images with their jobs, in one query (see [`PageQuery`]).
+    async fn page(&self, query: &PageQuery) -> Result<Vec<Listed>, DbError>;
     /// Removes the row with its job, variants and delete mark; returns the
     /// variants so their blobs can go too, or `None` when there was no such row.
     async fn delete_image(&self, id: i64) -> Result<Option<Vec<VariantRow>>, DbError>;

@@ -68,6 +68,58 @@ macro_rules! meta_repo {
                 Ok(sqlx::query_as(sql).fetch_all(&self.pool).await?)
             }
 
+            async fn page(&self, query: &$crate::db::PageQuery) -> Result<Vec<$crate::db::Listed>, $crate::db::DbError> {
+                use sqlx::{FromRow, Row};
+                use $crate::db::JobStatus;
+                let status = match query.status {
+                    None => "",
+                    Some(JobStatus::Pending) => "AND (j.status = 'pending' OR j.status IS NULL)",
+                    Some(_) => "AND j.status = ?",
+                };
+                // The smallest JPEG is the one a card shows.
+                let sql = sqlx::AssertSqlSafe(format!(
+                    "SELECT {IMAGE_COLUMNS}, j.status, j.error, j.content_type, j.source_tag,
+                     v.size, v.format, v.width, v.height, v.object_key AS variant_key, v.object_size AS variant_size
+                     FROM images i
+                     LEFT JOIN imaged_jobs j ON j.image_id = i.id
+                     LEFT JOIN imaged_variants v ON v.image_id = i.id AND v.format = 'jpeg'
+                         AND v.size = (SELECT MIN(m.size) FROM imaged_variants m WHERE m.image_id = i.id)
+                     WHERE i.id < ? {status} ORDER BY i.id DESC LIMIT ?"
+                ));
+                let mut select = sqlx::query(sql).bind(query.before.unwrap_or(i64::MAX));
+                if let Some(wanted) = query.status.filter(|s| *s != JobStatus::Pending) {
+                    select = select.bind(wanted.as_str());
+                }
+                let rows = select.bind(i64::from(query.limit)).fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        let status: Option<&str> = r.try_get("status")?;
+                        let smallest = match r.try_get::<Option<i64>, _>("size")? {
+                            None => None,
+                            Some(size) => Some($crate::db::VariantRow {
+                                size,
+                                format: $crate::imaging::Format::Jpeg,
+                                width: r.try_get("width")?,
+                                height: r.try_get("height")?,
+                                object_key: r.try_get("variant_key")?,
+                                object_size: r.try_get("variant_size")?,
+                            }),
+                        };
+                        Ok($crate::db::Listed {
+                            image: $crate::db::ImageRow::from_row(r)?,
+                            job: $crate::db::JobState {
+                                status: status.map_or(JobStatus::Pending, JobStatus::parse),
+                                error: r.try_get("error")?,
+                                content_type: r.try_get("content_type")?,
+                                source_tag: r.try_get("source_tag")?,
+                            },
+                            smallest,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
             async fn delete_image(
                 &self,
                 id: i64,

@@ -454,3 +454,68 @@ async fn an_expired_upload_url_is_refused() {
     assert_eq!(app.json("/api/image").await, serde_json::json!([]));
     app.stop().await;
 }
+
+/// imaged's own list: pages by id, newest first, each image with its job
+/// and the thumbnail a card shows; a status filter; bad parameters refused.
+#[actix_web::test]
+async fn the_image_list_comes_in_pages_newest_first_with_each_cards_thumbnail() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = app.upload_ok(&format!("p{i}.jpg"), jpeg(400 + i, 300)).await;
+        ids.push(id);
+    }
+    let cut = app.upload_ok("cut.jpg", jpeg(640, 480)[..600].to_vec()).await;
+    ids.push(cut);
+    for &id in &ids {
+        app.finished(id).await;
+    }
+    ids.reverse();
+
+    let (mut seen, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/images?limit=4&cursor={c}"),
+            None => "/api/images?limit=4".to_owned(),
+        };
+        let page = app.json(&path).await;
+        pages += 1;
+        for item in page["images"].as_array().unwrap() {
+            let id = item["id"].as_i64().unwrap();
+            seen.push(id);
+            let doc = app.json(&format!("/api/image/{id}/thumbnails")).await;
+            assert_eq!(item["status"], doc["status"], "{item}");
+            assert_eq!(item["object_key"], app.json(&format!("/api/image/{id}")).await["object_key"]);
+            if id == cut {
+                assert!(item["error"].is_string() && item["error"] == doc["error"], "{item}");
+                assert_eq!(item["thumbnail"], Value::Null, "{item}");
+                continue;
+            }
+            let smallest = &doc["thumbnails"][0];
+            let thumbnail = &item["thumbnail"];
+            assert_eq!((&thumbnail["width"], &thumbnail["height"]), (&smallest["width"], &smallest["height"]));
+            assert_eq!(thumbnail["url"], smallest["url"], "the smallest, versioned: {item}");
+            let image = app.get(thumbnail["url"].as_str().unwrap()).await;
+            assert_eq!(image.status(), 200);
+        }
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every image once, newest first");
+    assert_eq!(pages, 2, "6 images, 4 a page");
+
+    let failed = app.json("/api/images?status=failed").await;
+    let failed: Vec<_> = failed["images"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    assert_eq!(failed, [cut]);
+    let done = app.json("/api/images?status=done&limit=200").await;
+    assert_eq!(done["images"].as_array().unwrap().len(), 5, "{done}");
+    assert_eq!(done["next"], Value::Null);
+    for bad in ["limit=0", "limit=201", "cursor=abc", "status=finished", "limit=-1"] {
+        let response = app.get(&format!("/api/images?{bad}")).await;
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+    app.stop().await;
+}
