@@ -100,14 +100,11 @@ fn main() {
         return;
     };
     let photos = photos(Path::new(&corpus));
-    let tallies = || -> Vec<Vec<Tally>> { SIZES.iter().map(|_| Vec::new()).collect() };
-    let (mut jpeg, mut webp) = (tallies(), tallies());
-    for per_size in jpeg.iter_mut() {
-        per_size.resize_with(JPEG_QUALITIES.len(), Tally::default);
-    }
-    for per_size in webp.iter_mut() {
-        per_size.resize_with(WEBP_QUALITIES.len(), Tally::default);
-    }
+    // A tally per size and quality.
+    let tallies = |qualities: usize| -> Vec<Vec<Tally>> {
+        SIZES.iter().map(|_| (0..qualities).map(|_| Tally::default()).collect()).collect()
+    };
+    let (mut jpeg, mut webp) = (tallies(JPEG_QUALITIES.len()), tallies(WEBP_QUALITIES.len()));
     for photo in &photos {
         let references = references(&std::fs::read(photo).unwrap());
         // Largest first: index i of SIZES is references[len - 1 - i].

@@ -4,6 +4,8 @@
 //! the seeds and the regressions kept there are checked on stable by the
 //! test command. Each panics when its property does not hold.
 
+use crate::imaging::Format;
+
 /// Any queue body: a CloudX text body, an S3 or EventBridge event, or
 /// garbage. Parsing never panics, and a job it gives names an object.
 pub fn message(body: &str) {
@@ -23,8 +25,6 @@ pub fn probe(bytes: &[u8]) {
         assert!(u64::from(plan.probe.width) * u64::from(plan.probe.height) <= 50_000_000);
     }
 }
-
-use crate::imaging::Format;
 
 /// The whole image path of a job, on any bytes: plan, decode, resize,
 /// encode. It fails with a reason or makes thumbnails within their sizes;

@@ -61,12 +61,11 @@ pub struct CardThumbnail {
 impl From<Listed> for ListedJson {
     fn from(listed: Listed) -> Self {
         let id = listed.image.id;
-        let thumbnail = listed.smallest.map(|v| {
-            let mut url = format!("/api/image/{id}/thumbnail/{}", v.size);
-            if let Some(version) = thumbnails::version(&listed.job) {
-                url = format!("{url}?v={version}");
-            }
-            CardThumbnail { url, width: v.width, height: v.height }
+        let version = thumbnails::version(&listed.job);
+        let thumbnail = listed.smallest.map(|v| CardThumbnail {
+            url: thumbnails::url(id, v.size, version.as_deref(), None),
+            width: v.width,
+            height: v.height,
         });
         Self {
             image: listed.image.into(),
@@ -79,7 +78,7 @@ impl From<Listed> for ListedJson {
 }
 
 fn status(name: &str) -> Result<JobStatus, ApiError> {
-    [JobStatus::Pending, JobStatus::Processing, JobStatus::Done, JobStatus::Failed]
+    JobStatus::ALL
         .into_iter()
         .find(|s| s.as_str() == name)
         .ok_or_else(|| ApiError::BadRequest(format!("status: {name:?} is not pending, processing, done or failed")))

@@ -60,8 +60,7 @@ pub struct ProcessingStats {
 #[utoipa::path(get, path = "/stats", tag = "health", responses((status = 200, body = Stats)))]
 pub async fn stats(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let queue = state.backends.queue.stats().await?;
-    let mut jobs: BTreeMap<&'static str, i64> =
-        [JobStatus::Pending, JobStatus::Processing, JobStatus::Done, JobStatus::Failed].map(|s| (s.as_str(), 0)).into();
+    let mut jobs: BTreeMap<&'static str, i64> = JobStatus::ALL.map(|s| (s.as_str(), 0)).into();
     for (status, count) in state.backends.meta.job_counts().await? {
         if let Some(slot) = jobs.get_mut(status.as_str()) {
             *slot = count;

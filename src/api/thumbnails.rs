@@ -59,17 +59,12 @@ impl ThumbnailJson {
     fn all(id: i64, variants: Vec<VariantRow>, version: Option<&str>) -> Vec<Self> {
         let mut thumbnails: Vec<Self> = Vec::new();
         for v in variants {
-            let mut url = format!("/api/image/{id}/thumbnail/{}", v.size);
-            if let Some(version) = version {
-                url = format!("{url}?v={version}");
-            }
-            let joiner = if version.is_some() { '&' } else { '?' };
             let format = FormatJson {
                 format: v.format,
                 content_type: v.format.mime(),
                 object_key: v.object_key.clone(),
                 object_size: v.object_size,
-                url: format!("{url}{joiner}format={}", v.format),
+                url: url(id, v.size, version, Some(v.format)),
             };
             match thumbnails.last_mut() {
                 Some(last) if last.size == v.size => last.formats.push(format),
@@ -79,13 +74,22 @@ impl ThumbnailJson {
                     height: v.height,
                     object_key: v.object_key,
                     object_size: v.object_size,
-                    url,
+                    url: url(id, v.size, version, None),
                     formats: vec![format],
                 }),
             }
         }
         thumbnails
     }
+}
+
+/// Where image `id`'s thumbnail of `size` is served: at `version` (cached
+/// for good), in `format` (else the one the request accepts best).
+pub fn url(id: i64, size: i64, version: Option<&str>, format: Option<Format>) -> String {
+    let query: Vec<String> =
+        [version.map(|v| format!("v={v}")), format.map(|f| format!("format={f}"))].into_iter().flatten().collect();
+    let url = format!("/api/image/{id}/thumbnail/{size}");
+    if query.is_empty() { url } else { format!("{url}?{}", query.join("&")) }
 }
 
 /// The version of a done job's variants: that of the original they were

@@ -70,6 +70,8 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Processing, Self::Done, Self::Failed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",

@@ -60,7 +60,7 @@ pub fn render(
     })
 }
 
-/// `render`, with `encode` making each size's files of its upright pixels
+/// `render`, with `encode_one` making each size's files of its upright pixels
 /// (the quality benchmark keeps the pixels themselves, as the reference).
 #[doc(hidden)]
 pub fn render_with(
