@@ -26,7 +26,7 @@ use crate::{imaging::Kind, keys};
 pub struct UploadUrlQuery {
     /// The file's name; the object key keeps it, as uploads do.
     filename: String,
-    /// One of image/jpeg, image/png, image/gif, image/webp.
+    /// One of image/jpeg, image/png, image/gif, image/webp, image/heic, image/avif.
     content_type: String,
     /// The file's exact size in bytes.
     size: u64,

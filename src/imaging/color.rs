@@ -20,7 +20,11 @@ pub struct Samples {
 /// Brings decoded samples to grey or sRGB. A profile that cannot be read
 /// or does not match the samples is ignored, as browsers do.
 pub fn to_srgb(samples: Samples, icc: Option<&[u8]>) -> Pixels {
-    let profile = icc.and_then(|icc| ColorProfile::new_from_slice(icc).ok());
+    to_srgb_from(samples, icc.and_then(|icc| ColorProfile::new_from_slice(icc).ok()))
+}
+
+/// [`to_srgb`] from a profile already read.
+pub fn to_srgb_from(samples: Samples, profile: Option<ColorProfile>) -> Pixels {
     let Samples { width, height, channels, data, inverted } = samples;
     match channels {
         4 => {

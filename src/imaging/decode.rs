@@ -1,15 +1,16 @@
 //! Bytes to upright-ready pixels: JPEG through the scaled decoders, PNG,
 //! GIF and WebP through the `image` crate (first frame of an animation),
+//! HEIC and AVIF through libheif (the primary image),
 //! then alpha flattened, 16 bits dropped to 8 and colour brought to sRGB.
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageDecoder, ImageReader, Limits, metadata::Orientation};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, metadata::Orientation};
 
 use super::{
-    ImagingError, Kind, Plan,
+    ImagingError, Plan,
     color::{self, Samples},
-    jpeg,
+    heif, jpeg,
     pixels::{Pixels, flatten},
 };
 
@@ -38,7 +39,10 @@ pub fn decode(bytes: &[u8], plan: &Plan) -> Result<Decoded, ImagingError> {
             let extent = (extent.0.min(f64::from(samples.width)), extent.1.min(f64::from(samples.height)));
             Ok(Decoded { pixels: color::to_srgb(samples, header.icc.as_deref()), extent, orientation })
         }
-        None => other(bytes, plan.probe.kind, plan.memory),
+        None => match plan.probe.kind.format() {
+            Some(format) => other(bytes, format, plan.memory),
+            None => heif::decode(bytes),
+        },
     }
 }
 
@@ -46,14 +50,14 @@ pub fn decode(bytes: &[u8], plan: &Plan) -> Result<Decoded, ImagingError> {
 /// to what the plan predicted from the header (and admitted to the pixel
 /// budget): a GIF whose frame is far larger than its declared screen is
 /// refused, not decoded into gigabytes.
-fn other(bytes: &[u8], kind: Kind, planned: u64) -> Result<Decoded, ImagingError> {
+fn other(bytes: &[u8], format: ImageFormat, planned: u64) -> Result<Decoded, ImagingError> {
     let corrupt = |e: image::ImageError| match e {
         image::ImageError::Limits(_) => {
             ImagingError::Corrupt("decoding it would take more memory than its header declares".into())
         }
         e => ImagingError::Corrupt(e.to_string()),
     };
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_alloc = Some(planned.max(MIN_ALLOC));
     reader.limits(limits);

@@ -4,6 +4,7 @@
 
 mod color;
 mod decode;
+mod heif;
 mod integrity;
 pub mod jpeg;
 mod output;
@@ -37,10 +38,13 @@ pub enum Kind {
     Png,
     Gif,
     Webp,
+    /// HEIF with HEVC (phones' photos), or another HEIF that libheif reads.
+    Heic,
+    Avif,
 }
 
 impl Kind {
-    pub const ALL: [Self; 4] = [Self::Jpeg, Self::Png, Self::Gif, Self::Webp];
+    pub const ALL: [Self; 6] = [Self::Jpeg, Self::Png, Self::Gif, Self::Webp, Self::Heic, Self::Avif];
 
     pub fn mime(self) -> &'static str {
         match self {
@@ -48,6 +52,8 @@ impl Kind {
             Self::Png => "image/png",
             Self::Gif => "image/gif",
             Self::Webp => "image/webp",
+            Self::Heic => "image/heic",
+            Self::Avif => "image/avif",
         }
     }
 
@@ -58,20 +64,24 @@ impl Kind {
             Self::Png => &["png"],
             Self::Gif => &["gif"],
             Self::Webp => &["webp"],
+            Self::Heic => &["heic", "heif", "hif"],
+            Self::Avif => &["avif"],
         }
     }
 
-    fn format(self) -> ImageFormat {
+    /// The `image` crate's name for the formats it decodes; `None` for
+    /// JPEG (decoded by libjpeg-turbo) and HEIF (libheif).
+    fn format(self) -> Option<ImageFormat> {
         match self {
-            Self::Jpeg => ImageFormat::Jpeg,
-            Self::Png => ImageFormat::Png,
-            Self::Gif => ImageFormat::Gif,
-            Self::Webp => ImageFormat::WebP,
+            Self::Png => Some(ImageFormat::Png),
+            Self::Gif => Some(ImageFormat::Gif),
+            Self::Webp => Some(ImageFormat::WebP),
+            Self::Jpeg | Self::Heic | Self::Avif => None,
         }
     }
 }
 
-pub const SUPPORTED: &str = "JPEG, PNG, GIF or WebP";
+pub const SUPPORTED: &str = "JPEG, PNG, GIF, WebP, HEIC or AVIF";
 
 /// Every imaging error is permanent: the same bytes fail the same way.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +90,8 @@ pub enum ImagingError {
     Unsupported,
     #[error("image is {width}x{height} = {pixels} pixels, above the limit of {limit}")]
     TooLarge { width: u32, height: u32, pixels: u64, limit: u64 },
+    #[error("image is too large: {0}")]
+    OverLimit(String),
     #[error("image data is truncated")]
     Truncated,
     #[error("cannot decode image: {0}")]
@@ -90,6 +102,9 @@ pub enum ImagingError {
 
 /// The format of `bytes`, judged by their magic numbers.
 pub fn sniff(bytes: &[u8]) -> Option<Kind> {
+    if let Some(kind) = heif::sniff(bytes) {
+        return Some(kind);
+    }
     match image::guess_format(bytes).ok()? {
         ImageFormat::Jpeg => Some(Kind::Jpeg),
         ImageFormat::Png => Some(Kind::Png),
@@ -136,10 +151,14 @@ pub fn plan(bytes: &[u8], sizes: &[u32], max_pixels: u64) -> Result<Plan, Imagin
             let header = jpeg::markers::header(bytes).ok_or_else(|| ImagingError::Corrupt("bad JPEG header".into()))?;
             (Probe { kind, width: header.width, height: header.height }, Some(header), 0)
         }
-        _ => {
+        Kind::Heic | Kind::Avif => {
+            let (probe, per_pixel) = heif::probe(bytes, kind)?;
+            (probe, None, probe.pixels() * per_pixel)
+        }
+        Kind::Png | Kind::Gif | Kind::Webp => {
             let corrupt = |e: image::ImageError| ImagingError::Corrupt(e.to_string());
-            let decoder =
-                ImageReader::with_format(Cursor::new(bytes), kind.format()).into_decoder().map_err(corrupt)?;
+            let format = kind.format().expect("the image crate decodes it");
+            let decoder = ImageReader::with_format(Cursor::new(bytes), format).into_decoder().map_err(corrupt)?;
             let (width, height) = decoder.dimensions();
             let probe = Probe { kind, width, height };
             // The decoded image, then its 8-bit, flattened copy.

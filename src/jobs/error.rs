@@ -67,7 +67,7 @@ impl From<ImagingError> for JobError {
     fn from(err: ImagingError) -> Self {
         let cause = match err {
             ImagingError::Unsupported => "unsupported",
-            ImagingError::TooLarge { .. } => "too_large",
+            ImagingError::TooLarge { .. } | ImagingError::OverLimit(_) => "too_large",
             ImagingError::Truncated => "truncated",
             ImagingError::Corrupt(_) => "corrupt",
             ImagingError::Encode(_) => "encode",

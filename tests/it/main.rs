@@ -24,6 +24,7 @@ mod lifecycle;
 mod load;
 mod notification;
 mod outage;
+mod phones;
 mod prometheus;
 mod reconcile;
 mod security;

@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod faults;
+pub mod heif;
 pub mod metadata;
 pub mod once;
 pub mod proxy;

@@ -1,0 +1,86 @@
+//! What phones upload: HEIC (a grid of HEVC tiles, turned upright by its
+//! `irot`, as iPhones write it) and AVIF, through the API to upright
+//! thumbnails; and hostile ones, which fail with a reason and leave only
+//! the original behind.
+
+use crate::common::{
+    self,
+    heif::{Codec, Layout, QUADRANTS, heif},
+    settings, spawn,
+};
+
+use image::RgbImage;
+use imaged::imaging::stages::fit;
+
+/// The colours at the four corners of a thumbnail, top left, top right,
+/// bottom left, bottom right, each as the nearest of the tile's quadrants.
+fn corners(image: &RgbImage) -> [usize; 4] {
+    let (w, h) = (image.width() - 3, image.height() - 3);
+    [(2, 2), (w, 2), (2, h), (w, h)].map(|(x, y)| {
+        let pixel = image.get_pixel(x, y).0;
+        let distance =
+            |q: &[u8; 3]| q.iter().zip(pixel).map(|(a, b)| (i32::from(*a) - i32::from(b)).abs()).sum::<i32>();
+        (0..4).min_by_key(|&q| distance(&QUADRANTS[q])).unwrap()
+    })
+}
+
+async fn thumbnail(app: &common::TestApp, id: i64, size: u32) -> RgbImage {
+    let response = app.get(&format!("/api/image/{id}/thumbnail/{size}?format=jpeg")).await;
+    assert_eq!(response.status(), 200);
+    image::load_from_memory(&response.bytes().await.unwrap()).unwrap().to_rgb8()
+}
+
+#[actix_web::test]
+async fn heic_and_avif_photos_end_done_with_upright_thumbnails() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    // A 2 × 2 grid of 160 × 120 tiles turned a quarter anticlockwise, as a
+    // phone held upright writes it; an AVIF as it is, and one turned half.
+    let turned = Layout { rows: 2, columns: 2, irot: 1, ..Layout::PLAIN };
+    let cases = [
+        ("portrait.heic", heif(Codec::Hevc, 160, 120, turned), (240, 320), [1, 3, 0, 2]),
+        ("plain.avif", heif(Codec::Av1, 160, 120, Layout::PLAIN), (160, 120), [0, 1, 2, 3]),
+        ("upside-down.avif", heif(Codec::Av1, 160, 120, Layout { irot: 2, ..Layout::PLAIN }), (160, 120), [3, 2, 1, 0]),
+    ];
+    for (name, bytes, (width, height), expected) in cases {
+        let id = app.upload_ok(name, bytes).await;
+        let doc = app.finished(id).await;
+        assert_eq!(doc["status"], "done", "{name}: {doc}");
+        let kind = if name.ends_with(".heic") { "image/heic" } else { "image/avif" };
+        assert_eq!(doc["content_type"], kind, "{name}: {doc}");
+        let small = thumbnail(&app, id, 128).await;
+        assert_eq!(small.dimensions(), fit(width, height, 128), "{name}");
+        assert_eq!(corners(&small), expected, "{name}: corners upright");
+        let whole = thumbnail(&app, id, 1024).await;
+        assert_eq!(whole.dimensions(), (width, height), "{name}: not upscaled");
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn hostile_heic_and_avif_fail_with_a_reason_and_leave_only_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let heic = heif(Codec::Hevc, 160, 120, Layout::PLAIN);
+    let avif = heif(Codec::Av1, 160, 120, Layout::PLAIN);
+    let bomb = |size| heif(Codec::Hevc, 64, 64, Layout { declared: Some(size), ..Layout::PLAIN });
+    let cases = [
+        ("cut.heic", heic[..heic.len() * 2 / 3].to_vec(), "truncated"),
+        ("cut.avif", avif[..avif.len() * 2 / 3].to_vec(), "truncated"),
+        // Past libheif's own limit of 32768 a side, then past imaged's
+        // pixel limit (50 MP by default) though within libheif's.
+        ("bomb.heic", bomb((100_000, 100_000)), "too large: Image size 100000x100000"),
+        ("big.heic", bomb((20_000, 20_000)), "20000x20000 = 400000000 pixels, above the limit"),
+    ];
+    for (name, bytes, reason) in cases {
+        let id = app.upload_ok(name, bytes).await;
+        let doc = app.finished(id).await;
+        assert_eq!(doc["status"], "failed", "{name}: {doc}");
+        assert!(doc["error"].as_str().unwrap().contains(reason), "{name}: {doc}");
+        assert_eq!(doc["thumbnails"], serde_json::json!([]), "{name}");
+    }
+    let keys = app.blob_keys().await;
+    assert!(keys.iter().all(|key| key.starts_with("images/")), "only originals: {keys:?}");
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    app.stop().await;
+}
