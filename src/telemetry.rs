@@ -108,7 +108,8 @@ pub const FAMILIES: &[Family] = &[
         BUILD_INFO,
         Kind::Gauge,
         Unit::Count,
-        "Always 1; its labels say which build this is: version, and simd (libjpeg-turbo's SIMD code in use).",
+        "Always 1; its labels say which build this is: version, simd (libjpeg-turbo's SIMD code in use), and \
+         libheif (the version that reads HEIC and AVIF here, or none).",
     ),
 ];
 
@@ -158,7 +159,8 @@ fn describe() {
         }
     }
     let simd = crate::imaging::jpeg::simd().to_string();
-    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "simd" => simd).set(1.0);
+    let libheif = crate::imaging::heif_library().unwrap_or("none");
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "simd" => simd, "libheif" => libheif).set(1.0);
     process().describe();
 }
 

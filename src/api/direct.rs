@@ -57,10 +57,11 @@ pub async fn upload_url(
     query: web::Query<UploadUrlQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let UploadUrlQuery { filename, content_type, size } = query.into_inner();
-    if !Kind::ALL.iter().any(|kind| kind.mime() == content_type) {
+    let Some(kind) = Kind::ALL.into_iter().find(|kind| kind.mime() == content_type) else {
         let expected = Kind::ALL.map(Kind::mime).join(", ");
         return Err(ApiError::UnsupportedMedia(format!("content_type must be one of {expected}")));
-    }
+    };
+    kind.readable().map_err(|e| ApiError::UnsupportedMedia(e.to_string()))?;
     if size == 0 {
         return Err(ApiError::BadRequest("size must be at least 1".into()));
     }

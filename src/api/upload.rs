@@ -62,11 +62,13 @@ pub(super) struct Spooled {
 impl Spooled {
     /// The image type its bytes show; `what` names the upload in the refusal.
     pub fn kind(&self, what: &str) -> Result<Kind, ApiError> {
-        imaging::sniff(&self.head).ok_or_else(|| {
+        let kind = imaging::sniff(&self.head).ok_or_else(|| {
             ApiError::UnsupportedMedia(format!(
                 "{what} is not a supported image (expected {SUPPORTED}); nothing was stored"
             ))
-        })
+        })?;
+        kind.readable().map_err(|e| ApiError::UnsupportedMedia(format!("{what}: {e}; nothing was stored")))?;
+        Ok(kind)
     }
 }
 

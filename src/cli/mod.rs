@@ -11,7 +11,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::{
     config::{DatabaseUrl, QueueBackend, Settings},
     db::Migrated,
-    imaging::jpeg,
+    imaging::{self, jpeg},
     startup::{Application, Backends},
     telemetry,
 };
@@ -88,10 +88,11 @@ pub fn main() -> ExitCode {
 }
 
 /// The arguments; `--version` also says whether libjpeg-turbo's SIMD code
-/// is in this build.
+/// is in this build, and which libheif reads HEIC and AVIF here.
 fn parse() -> Cli {
     let simd = if jpeg::simd() { "yes" } else { "no: built without nasm" };
-    let version = format!("{} (libjpeg-turbo SIMD: {simd})", env!("CARGO_PKG_VERSION"));
+    let heif = imaging::heif_library().map_or_else(|why| format!("no: {why}"), |version| format!("libheif {version}"));
+    let version = format!("{} (libjpeg-turbo SIMD: {simd}; HEIC/AVIF: {heif})", env!("CARGO_PKG_VERSION"));
     let matches = Cli::command().version(version.leak() as &'static str).get_matches();
     Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
 }

@@ -94,6 +94,9 @@ impl Application {
                  take about a fifth longer; install nasm, then cargo clean -p mozjpeg-sys and build again"
             );
         }
+        if let Err(why) = crate::imaging::heif_library() {
+            tracing::warn!("HEIC and AVIF uploads are refused (415): {why}");
+        }
         if tokens.is_empty() {
             tracing::warn!("the mutating routes are open to anyone who reaches them: set http.api_tokens");
         }

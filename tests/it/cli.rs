@@ -352,22 +352,28 @@ fn an_address_no_client_reaches_is_refused_naming_http_public_url() {
 }
 
 /// `--version` and `imaged_build_info` agree on whether libjpeg-turbo's
-/// SIMD code is in the build (`scripts/package` refuses a build without).
+/// SIMD code is in the build (`scripts/package` refuses a build without),
+/// and name the libheif that reads HEIC and AVIF (the tests need one).
 #[actix_web::test]
-async fn the_version_and_the_build_metric_say_whether_simd_is_in() {
+async fn the_version_and_the_build_metric_say_whether_simd_is_in_and_which_libheif() {
     let output = imaged().arg("--version").output().unwrap();
     let version = String::from_utf8(output.stdout).unwrap();
-    let simd = match version.trim_end().strip_suffix(')').and_then(|v| v.rsplit_once(" (libjpeg-turbo SIMD: ")) {
-        Some((_, "yes")) => "true",
-        Some((_, "no: built without nasm")) => "false",
+    let (_, build) = version.trim_end().strip_suffix(')').and_then(|v| v.split_once(" (")).expect(&version);
+    let (simd, libheif) = match build.split_once("; HEIC/AVIF: libheif ") {
+        Some(("libjpeg-turbo SIMD: yes", libheif)) => ("true", libheif),
+        Some(("libjpeg-turbo SIMD: no: built without nasm", libheif)) => ("false", libheif),
         _ => panic!("{version}"),
     };
+    assert!(libheif.starts_with("1."), "{version}");
     assert!(version.starts_with(&format!("imaged {}", env!("CARGO_PKG_VERSION"))), "{version}");
     let dir = tempfile::tempdir().unwrap();
     let app = common::spawn(common::embedded_settings(dir.path())).await;
     let metrics =
         app.client.get(format!("{}/metrics", app.metrics_address)).send().await.unwrap().text().await.unwrap();
-    let built = format!("imaged_build_info{{version=\"{}\",simd=\"{simd}\"}} 1", env!("CARGO_PKG_VERSION"));
+    let built = format!(
+        "imaged_build_info{{version=\"{}\",simd=\"{simd}\",libheif=\"{libheif}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
     assert!(metrics.contains(&built), "no {built} in the metrics");
     app.stop().await;
 }

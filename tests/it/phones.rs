@@ -84,3 +84,43 @@ async fn hostile_heic_and_avif_fail_with_a_reason_and_leave_only_the_original() 
     assert_eq!(keys.len(), 4, "{keys:?}");
     app.stop().await;
 }
+
+/// A host without libheif (here: a `libheif.so.1` that is no library,
+/// found first on `LD_LIBRARY_PATH`) runs all the same: `--version` says
+/// why HEIC and AVIF are not read, their uploads are refused with that
+/// reason and nothing stored, and JPEGs are made as ever.
+#[actix_web::test]
+async fn without_libheif_heic_and_avif_are_refused_with_the_reason_and_the_rest_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("lib");
+    std::fs::create_dir(&lib).unwrap();
+    std::fs::write(lib.join("libheif.so.1"), b"not a library").unwrap();
+    let env = [("LD_LIBRARY_PATH".to_owned(), lib.display().to_string())];
+    let version = common::imaged_command().arg("--version").envs(env.clone()).output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    assert!(version.contains("HEIC/AVIF: no: libheif.so.1 cannot be loaded ("), "{version}");
+
+    let daemon = common::Daemon::start(dir.path(), &env);
+    let client = reqwest::Client::new();
+    let upload = |name: &'static str, bytes: Vec<u8>| {
+        let form =
+            reqwest::multipart::Form::new().part("upfile", reqwest::multipart::Part::bytes(bytes).file_name(name));
+        client.post(daemon.url("/api/image")).multipart(form).send()
+    };
+    for (name, codec) in [("phone.heic", Codec::Hevc), ("phone.avif", Codec::Av1)] {
+        let response = upload(name, heif(codec, 64, 48, Layout::PLAIN)).await.unwrap();
+        assert_eq!(response.status(), 415, "{name}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("cannot be read on this host: libheif.so.1 cannot be loaded"), "{problem}");
+        assert!(detail.ends_with("nothing was stored"), "{problem}");
+    }
+    let grant = client.get(daemon.url("/api/image/upload_url?filename=a.heic&content_type=image/heic&size=9"));
+    assert_eq!(grant.send().await.unwrap().status(), 415, "nor is a direct upload granted");
+    let response = upload("photo.jpg", common::jpeg(64, 48)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    daemon.done(id, std::time::Instant::now() + std::time::Duration::from_secs(60)).await;
+    let images = reqwest::get(daemon.url("/api/image")).await.unwrap().json::<serde_json::Value>().await.unwrap();
+    assert_eq!(images.as_array().unwrap().len(), 1, "only the JPEG: {images}");
+}

@@ -1,5 +1,5 @@
 //! HEIC/HEIF and AVIF, through the system's libheif (libde265 for HEVC,
-//! dav1d or libaom for AV1).
+//! dav1d or libaom for AV1), loaded at run time ([`ffi`]).
 //!
 //! Planning reads only the container's boxes: the primary image's size
 //! (after its `irot`/`imir`, as a grid or a single image declares it), its
@@ -8,9 +8,8 @@
 //! and which iPhones write beside the same `irot`, is not applied again (as
 //! libvips does).
 
-use libheif_rs::{
-    ColorPrimaries, ColorSpace, HeifContext, HeifError, HeifErrorSubCode, ImageHandle, LibHeif, RgbChroma,
-};
+mod ffi;
+
 use moxcms::ColorProfile;
 
 use super::{
@@ -46,14 +45,20 @@ pub fn sniff(bytes: &[u8]) -> Option<Kind> {
 /// holds at the peak: the decoder's planes (up to 4:4:4, two bytes a
 /// sample above 8 bits), libheif's interleaved RGB(A) and the flattened copy.
 pub fn probe(bytes: &[u8], kind: Kind) -> Result<(Probe, u64), ImagingError> {
+    ffi::version().map_err(ImagingError::NoDecoder)?;
     if !whole(bytes) {
         return Err(ImagingError::Truncated);
     }
-    let context = HeifContext::read_from_bytes(bytes).map_err(error)?;
-    let handle = context.primary_image_handle().map_err(error)?;
-    let probe = Probe { kind, width: handle.width(), height: handle.height() };
-    let sample = if handle.luma_bits_per_pixel() > 8 { 2 } else { 1 };
-    Ok((probe, 3 * sample + 4 + 3))
+    let context = ffi::Context::read(bytes).map_err(error)?;
+    let handle = context.primary().map_err(error)?;
+    let (width, height) = handle.size();
+    let sample = if handle.luma_bits() > 8 { 2 } else { 1 };
+    Ok((Probe { kind, width, height }, 3 * sample + 4 + 3))
+}
+
+/// The libheif this process reads HEIC and AVIF with, or why it has none.
+pub fn library() -> Result<&'static str, &'static str> {
+    ffi::version()
 }
 
 /// Whether the top-level boxes end where the bytes do: a file cut short
@@ -74,23 +79,17 @@ fn whole(mut bytes: &[u8]) -> bool {
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Decoded, ImagingError> {
-    let mut context = HeifContext::read_from_bytes(bytes).map_err(error)?;
+    let mut context = ffi::Context::read(bytes).map_err(error)?;
     // The CPU pool runs one job per core: a decode keeps to its thread.
     context.set_max_decoding_threads(1);
-    let handle = context.primary_image_handle().map_err(error)?;
-    let alpha = handle.has_alpha_channel();
-    let chroma = if alpha { RgbChroma::Rgba } else { RgbChroma::Rgb };
-    let image = LibHeif::new().decode(&handle, ColorSpace::Rgb(chroma), None).map_err(error)?;
-    let plane = image.planes().interleaved.ok_or_else(|| ImagingError::Corrupt("libheif gave no pixels".into()))?;
-    if plane.storage_bits_per_pixel != if alpha { 32 } else { 24 } {
-        return Err(ImagingError::Corrupt(format!("libheif gave {} bits per pixel", plane.storage_bits_per_pixel)));
-    }
-    let (width, height) = (plane.width, plane.height);
+    let handle = context.primary().map_err(error)?;
+    let alpha = handle.has_alpha();
+    let image = handle.decode(alpha).map_err(error)?;
+    let (width, height, stride, rows) =
+        image.interleaved().ok_or_else(|| ImagingError::Corrupt("libheif gave no pixels".into()))?;
     let row = width as usize * if alpha { 4 } else { 3 };
     let mut data = Vec::with_capacity(row * height as usize);
-    for line in plane.data.chunks(plane.stride).take(height as usize) {
-        data.extend_from_slice(&line[..row]);
-    }
+    rows.chunks(stride).for_each(|line| data.extend_from_slice(&line[..row]));
     if alpha {
         data = flatten(&data, 4);
     }
@@ -103,30 +102,32 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ImagingError> {
 /// The colour space the pixels are in: an ICC profile where the file has
 /// one, else wide-gamut primaries its `nclx` box names (Display P3, as
 /// phones write, or BT.2020). Transfer curves are taken as sRGB's.
-fn profile(handle: &ImageHandle) -> Option<ColorProfile> {
-    if let Some(icc) = handle.color_profile_raw() {
-        return ColorProfile::new_from_slice(&icc.data).ok();
+fn profile(handle: &ffi::Handle<'_>) -> Option<ColorProfile> {
+    if let Some(icc) = handle.icc() {
+        return ColorProfile::new_from_slice(&icc).ok();
     }
-    match handle.color_profile_nclx()?.color_primaries() {
-        ColorPrimaries::SMPTE_EG_432_1 => Some(ColorProfile::new_display_p3()),
-        ColorPrimaries::ITU_R_BT_2020_2_and_2100_0 => Some(ColorProfile::new_bt2020()),
+    match handle.nclx_primaries()? {
+        DISPLAY_P3 => Some(ColorProfile::new_display_p3()),
+        BT_2020 => Some(ColorProfile::new_bt2020()),
         _ => None,
     }
 }
 
+/// H.273 colour primaries.
+const BT_2020: i32 = 9;
+const DISPLAY_P3: i32 = 12;
+
 /// libheif's own limits (32768 pixels a side, tiles in a grid) refuse a
 /// file before planning can: those are refusals for size, not corruption.
-fn error(e: HeifError) -> ImagingError {
-    let message = e.message.trim();
-    let message = if message.is_empty() { format!("{:?}", e.sub_code) } else { message.to_owned() };
-    match e.sub_code {
-        HeifErrorSubCode::EndOfData => ImagingError::Truncated,
-        HeifErrorSubCode::SecurityLimitExceeded => {
+fn error(e: ffi::Error) -> ImagingError {
+    match e.subcode {
+        ffi::SUBERROR_END_OF_DATA => ImagingError::Truncated,
+        ffi::SUBERROR_SECURITY_LIMIT_EXCEEDED => {
             // "Memory allocation error: Security limit exceeded: Image size …"
-            let (_, what) = message.rsplit_once("exceeded: ").unwrap_or(("", &message));
+            let (_, what) = e.message.rsplit_once("exceeded: ").unwrap_or(("", &e.message));
             ImagingError::OverLimit(what.to_owned())
         }
-        _ => ImagingError::Corrupt(message),
+        _ => ImagingError::Corrupt(e.message),
     }
 }
 
