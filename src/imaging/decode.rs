@@ -41,7 +41,12 @@ pub fn decode(bytes: &[u8], plan: &Plan) -> Result<Decoded, ImagingError> {
         }
         None => match plan.probe.kind.format() {
             Some(format) => other(bytes, format, plan.memory),
-            None => heif::decode(bytes),
+            None => {
+                let pixels = heif::decode(bytes)?;
+                let extent = (f64::from(pixels.width), f64::from(pixels.height));
+                // libheif has applied the file's rotation and mirroring.
+                Ok(Decoded { pixels, extent, orientation: Orientation::NoTransforms })
+            }
         },
     }
 }

@@ -15,8 +15,7 @@ use moxcms::ColorProfile;
 use super::{
     ImagingError, Kind, Probe,
     color::{self, Samples},
-    decode::Decoded,
-    pixels::flatten,
+    pixels::{Pixels, flatten},
 };
 
 /// The kind an ISO-BMFF `ftyp` box names, by its major and compatible
@@ -78,7 +77,8 @@ fn whole(mut bytes: &[u8]) -> bool {
     bytes.is_empty()
 }
 
-pub fn decode(bytes: &[u8]) -> Result<Decoded, ImagingError> {
+/// The primary image, upright, in sRGB.
+pub fn decode(bytes: &[u8]) -> Result<Pixels, ImagingError> {
     let mut context = ffi::Context::read(bytes).map_err(error)?;
     // The CPU pool runs one job per core: a decode keeps to its thread.
     context.set_max_decoding_threads(1);
@@ -94,9 +94,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ImagingError> {
         data = flatten(&data, 4);
     }
     let samples = Samples { width, height, channels: 3, data, inverted: false };
-    let extent = (f64::from(width), f64::from(height));
-    let orientation = image::metadata::Orientation::NoTransforms;
-    Ok(Decoded { pixels: color::to_srgb_from(samples, profile(&handle)), extent, orientation })
+    Ok(color::to_srgb_from(samples, profile(&handle)))
 }
 
 /// The colour space the pixels are in: an ICC profile where the file has
