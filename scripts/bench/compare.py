@@ -78,9 +78,15 @@ def main():
     ap.add_argument("--sizes", default="256,1024")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--tools", default="imaged,vipsthumbnail,convert,pillow")
+    ap.add_argument("--only", choices=["phones", "daemon"], help="run this section alone")
     args = ap.parse_args()
     tools = args.tools.split(",")
     rows = list(csv.DictReader(open(args.corpus / "MANIFEST.tsv"), delimiter="\t"))
+    if args.only == "phones":
+        return phones_section(args.imaged, rows, args.corpus, [t for t in tools if t != "pillow"], args.runs)
+    if args.only == "daemon":
+        every = [str(args.corpus / r["file"]) for c in CLASSES for r in rows if r["class"] == c]
+        return daemon_section(args.imaged, rows, args.corpus, every, Path(tempfile.mkdtemp(prefix="imaged-cli.")), {})
     files = {c: [str(args.corpus / r["file"]) for r in rows if r["class"] == c] for c in CLASSES}
     every = [f for c in CLASSES for f in files[c]]
     work = Path(tempfile.mkdtemp(prefix="imaged-compare."))
@@ -141,6 +147,42 @@ def main():
         print(f"- {len(every) / one:.2f} → {len(every) / two:.2f} thumbs/s: {one / two:.2f}×")
         daemon_section(args.imaged, rows, args.corpus, every, out, summary)
         targets(summary)
+    phones_section(args.imaged, rows, args.corpus, [t for t in tools if t != "pillow"], args.runs)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def phones_section(imaged, rows, corpus, tools, runs, n=256):
+    """Phones' formats: the HEIC and AVIF files against the JPEGs they were
+    made from (the same photos, so the difference is the decode), through
+    each tool that reads them (Pillow reads neither), one core, best of
+    `runs`."""
+    def stem(name):
+        return Path(name).stem.split("-", 1)[1]
+    by_class = {c: [r for r in rows if r["class"] == c] for c in ("heic", "avif")}
+    if not all(by_class.values()):
+        print("\n(no HEIC or AVIF in this corpus: made before they were added; build it again with scripts/corpus)")
+        return
+    stems = {stem(r["file"]) for r in by_class["heic"]}
+    twins = [r for r in rows if r["format"] == "JPEG" and stem(r["file"]) in stems]
+    inputs = {"JPEG": twins, "HEIC": by_class["heic"], "AVIF": by_class["avif"]}
+    work = Path(tempfile.mkdtemp(prefix="imaged-phones."))
+    best = {}
+    for label, group in inputs.items():
+        files = [str(corpus / r["file"]) for r in group]
+        for t in tools:
+            out = work / f"{t}-{label}"
+            out.mkdir()
+            best[t, label] = min(run(commands(t, imaged, None, n, out, files)) for _ in range(runs))
+    print(f"\n### Phones' formats: {n} px of the same {len(twins)} photos "
+          f"({sum(float(r['megapixels']) for r in twins):.1f} MP) as JPEG, HEIC and AVIF, one core\n")
+    print("| input | bytes | " + " | ".join(f"{t} ms/image" + (" (×vips)" if t != "vipsthumbnail" else "") for t in tools) + " |")
+    print("|---" * (len(tools) + 2) + "|")
+    for label, group in inputs.items():
+        count, size = len(group), sum(int(r["bytes"]) for r in group)
+        cells = [f"{best[t, label] / count * 1000:.0f}"
+                 + (f" ({best['vipsthumbnail', label] / best[t, label]:.2f})" if t != "vipsthumbnail" else "")
+                 for t in tools]
+        print(f"| {label} | {size / 1e6:.1f} MB | " + " | ".join(cells) + " |")
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -201,7 +243,8 @@ def daemon_section(imaged, rows, corpus, every, scratch, summary):
     """The daemon on its embedded backends with the default variants (each
     size as JPEG and WebP): the latency of one 12 MP photo, then the jobs/s
     of every corpus file queued beforehand (by an API-only run), with both
-    cores busy, best of 3; then the same jobs making JPEG alone."""
+    cores busy, best of 3; then the same jobs making JPEG alone, and JPEG,
+    WebP and AVIF."""
     photo = min((r for r in rows if r["class"] == "photo"), key=lambda r: abs(float(r["megapixels"]) - 12))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -216,7 +259,7 @@ def daemon_section(imaged, rows, corpus, every, scratch, summary):
             wait_done(base, [upload(base, corpus / photo["file"])])
             latencies.append(time.perf_counter() - start)
         stop(proc)
-        for formats in ("jpeg,webp", "jpeg"):
+        for formats in ("jpeg,webp", "jpeg", "jpeg,webp,avif"):
             rates[formats] = 0.0
             for run_ in range(3):
                 queued = data / f"run-{formats}-{run_}"
@@ -244,6 +287,8 @@ def daemon_section(imaged, rows, corpus, every, scratch, summary):
           f" ratio {summary['daemon']:.2f}")
     print(f"- the same jobs making JPEG alone (`processing.formats = [\"jpeg\"]`): {rates['jpeg']:.2f} jobs/s;"
           f" JPEG and WebP take {rates['jpeg'] / daemon:.2f}× as long")
+    print(f"- with AVIF too (`[\"jpeg\", \"webp\", \"avif\"]`): {rates['jpeg,webp,avif']:.2f} jobs/s;"
+          f" {rates['jpeg'] / rates['jpeg,webp,avif']:.2f}× as long as JPEG alone")
 
 
 def targets(s):

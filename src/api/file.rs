@@ -47,7 +47,7 @@ pub struct ThumbnailQuery {
     /// The version the thumbnails document gives; with it the answer may
     /// be cached for good.
     v: Option<String>,
-    /// This format (`jpeg`, `webp`), whatever the request accepts.
+    /// This format (`jpeg`, `webp`, `avif`), whatever the request accepts.
     format: Option<String>,
 }
 
@@ -62,8 +62,8 @@ pub struct ThumbnailQuery {
 #[utoipa::path(method(get, head), path = "/image/{image_id}/thumbnail/{size}", tag = "thumbnails",
     params(("image_id" = u64, Path), ("size" = u32, Path, description = "one of processing.sizes"), ThumbnailQuery),
     responses((status = 200, description = "the thumbnail; `Vary: Accept` unless `format` chose it",
-            content(("image/jpeg"), ("image/webp"))),
-        (status = 206, description = "the one byte range asked for", content(("image/jpeg"), ("image/webp"))),
+            content(("image/jpeg"), ("image/webp"), ("image/avif"))),
+        (status = 206, description = "the one byte range asked for", content(("image/jpeg"), ("image/webp"), ("image/avif"))),
         (status = 304, description = "the copy named by If-None-Match or If-Modified-Since is current"),
         (status = 400, description = "`format` names no thumbnail format", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "not found (or not made in the `format` asked for); a problem document when the id is not an integer",

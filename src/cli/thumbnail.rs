@@ -1,7 +1,7 @@
 //! `imaged thumbnail`: the daemon's resize core on local files, for
 //! backfills and benchmarks, one image per thread. Writes
 //! `DIR/<stem>-<size>.jpg` (`<name>-<size>.jpg` for inputs whose stems
-//! are alike; `.webp` with `--format webp`), never over a file unless told
+//! are alike; `.webp`, `.avif` with `--format webp`, `avif`), never over a file unless told
 //! to, and prints each file it wrote.
 
 use std::{
@@ -25,7 +25,7 @@ pub struct Args {
     /// quality that looks the same.
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: Option<u8>,
-    /// jpeg or webp; repeat for both (default: jpeg).
+    /// jpeg, webp or avif; repeat for several (default: jpeg).
     #[arg(long = "format", value_name = "FORMAT")]
     formats: Vec<imaging::Format>,
     /// Images decoded at once, one per thread (default: one per core).

@@ -67,7 +67,7 @@ pub fn sizes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u32>, D::
 
 /// `processing.formats`: a list in a file, `jpeg,webp` in the environment.
 pub fn formats<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Format>, D::Error> {
-    list(deserializer, "a thumbnail format (jpeg, webp)")
+    list(deserializer, "a thumbnail format (jpeg, webp, avif)")
 }
 
 /// A list of `T`, as a list in a file or as `a,b` in the environment;

@@ -203,6 +203,8 @@ pub trait MetaRepo: Send + Sync {
     /// the key holds new bytes); unless the image was deleted meanwhile, or
     /// another delivery already made these variants from these bytes.
     async fn complete_job(&self, image_id: i64, made: &Made<'_>) -> Result<Completion, DbError>;
+    /// Image `image_id`'s variants by size, then format as [`Format`]
+    /// orders them (JPEG first).
     async fn variants(&self, image_id: i64) -> Result<Vec<VariantRow>, DbError>;
     /// Number of jobs in each status.
     async fn job_counts(&self) -> Result<Vec<(String, i64)>, DbError>;

@@ -165,13 +165,16 @@ macro_rules! meta_repo {
             }
 
             async fn variants(&self, image_id: i64) -> Result<Vec<$crate::db::VariantRow>, $crate::db::DbError> {
-                Ok(sqlx::query_as(
+                let mut variants: Vec<$crate::db::VariantRow> = sqlx::query_as(
                     "SELECT size, format, width, height, object_key, object_size FROM imaged_variants
-                     WHERE image_id = ? ORDER BY size, format",
+                     WHERE image_id = ?",
                 )
                 .bind(image_id)
                 .fetch_all(&self.pool)
-                .await?)
+                .await?;
+                // Formats in their own order (JPEG first), not their names'.
+                variants.sort_by_key(|v| (v.size, v.format));
+                Ok(variants)
             }
 
             async fn job_counts(&self) -> Result<Vec<(String, i64)>, $crate::db::DbError> {

@@ -12,7 +12,7 @@ mod pixels;
 mod pool;
 mod resize;
 
-pub use heif::library as heif_library;
+pub use heif::{AVIF_SPEED, library as heif_library};
 pub use output::Format;
 pub use pixels::Pixels;
 pub use pool::{CpuPool, PanicError};
@@ -73,7 +73,7 @@ impl Kind {
     /// Whether this host reads it: HEIC and AVIF need the system's libheif.
     pub fn readable(self) -> Result<(), ImagingError> {
         match self {
-            Self::Heic | Self::Avif => heif::library().map(drop).map_err(ImagingError::NoDecoder),
+            Self::Heic | Self::Avif => heif::library().map(drop).map_err(ImagingError::NoLibheif),
             _ => Ok(()),
         }
     }
@@ -99,8 +99,8 @@ pub enum ImagingError {
     Unsupported,
     #[error("image is {width}x{height} = {pixels} pixels, above the limit of {limit}")]
     TooLarge { width: u32, height: u32, pixels: u64, limit: u64 },
-    #[error("HEIC and AVIF cannot be read on this host: {0}")]
-    NoDecoder(&'static str),
+    #[error("HEIC and AVIF need libheif, and this host has none: {0}")]
+    NoLibheif(&'static str),
     #[error("image is too large: {0}")]
     OverLimit(String),
     #[error("image data is truncated")]

@@ -1,7 +1,10 @@
 //! The formats thumbnails are written in, and their encoders: JPEG by
-//! libjpeg-turbo (`jpeg::encode`), WebP (lossy) by libwebp.
+//! libjpeg-turbo (`jpeg::encode`), WebP (lossy) by libwebp, AVIF by
+//! libheif's AV1 encoder (libaom).
 
-use super::{ImagingError, Kind, Pixels, jpeg};
+use std::borrow::Cow;
+
+use super::{ImagingError, Kind, Pixels, heif, jpeg};
 
 /// A thumbnail format. Ordered as a client that accepts them all alike is
 /// served: JPEG first, which every client reads.
@@ -10,21 +13,23 @@ use super::{ImagingError, Kind, Pixels, jpeg};
 pub enum Format {
     Jpeg,
     Webp,
+    Avif,
 }
 
 /// A name that is not a thumbnail format's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a thumbnail format (jpeg, webp)")]
+#[error("{0:?} is not a thumbnail format (jpeg, webp, avif)")]
 pub struct UnknownFormat(pub String);
 
 impl Format {
-    pub const ALL: [Self; 2] = [Self::Jpeg, Self::Webp];
+    pub const ALL: [Self; 3] = [Self::Jpeg, Self::Webp, Self::Avif];
 
     /// How settings, URLs and the database name it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Jpeg => "jpeg",
             Self::Webp => "webp",
+            Self::Avif => "avif",
         }
     }
 
@@ -33,6 +38,7 @@ impl Format {
         match self {
             Self::Jpeg => Kind::Jpeg,
             Self::Webp => Kind::Webp,
+            Self::Avif => Kind::Avif,
         }
     }
 
@@ -46,12 +52,13 @@ impl Format {
     }
 
     /// This format's quality that looks like JPEG at `jpeg_quality` in a
-    /// thumbnail whose longest side is `size`: for WebP, interpolated in the
-    /// table [`WEBP_AT_EQUAL_LOOK`] measured on photos.
+    /// thumbnail whose longest side is `size`: interpolated in the tables
+    /// [`WEBP_AT_EQUAL_LOOK`] and [`AVIF_AT_EQUAL_LOOK`] measured on photos.
     pub fn quality(self, jpeg_quality: u8, size: u32) -> u8 {
         match self {
             Self::Jpeg => jpeg_quality,
-            Self::Webp => webp_quality(jpeg_quality, size),
+            Self::Webp => equal_look(&WEBP_AT_EQUAL_LOOK, jpeg_quality, size),
+            Self::Avif => equal_look(&AVIF_AT_EQUAL_LOOK, jpeg_quality, size),
         }
     }
 
@@ -59,7 +66,8 @@ impl Format {
     pub fn encode(self, pixels: &Pixels, quality: u8) -> Result<Vec<u8>, ImagingError> {
         match self {
             Self::Jpeg => jpeg::encode(pixels, quality),
-            Self::Webp => webp(pixels, quality),
+            Self::Webp => webp(&rgb(pixels)?, pixels, quality),
+            Self::Avif => heif::encode_avif(&rgb(pixels)?, pixels.width, pixels.height, quality),
         }
     }
 }
@@ -71,6 +79,7 @@ impl std::str::FromStr for Format {
         match name.to_ascii_lowercase().as_str() {
             "jpeg" | "jpg" => Ok(Self::Jpeg),
             "webp" => Ok(Self::Webp),
+            "avif" => Ok(Self::Avif),
             _ => Err(UnknownFormat(name.to_owned())),
         }
     }
@@ -90,7 +99,7 @@ impl std::fmt::Display for Format {
     }
 }
 
-/// The JPEG qualities and thumbnail sizes [`WEBP_AT_EQUAL_LOOK`] was
+/// The JPEG qualities and thumbnail sizes the tables at equal look were
 /// measured at.
 const JPEG_QUALITIES: [u8; 3] = [70, 82, 90];
 const SIZES: [u32; 3] = [128, 256, 1024];
@@ -102,9 +111,13 @@ const SIZES: [u32; 3] = [128, 256, 1024];
 /// to its 4:2:0 colour and 8×8 blocks than WebP does.
 const WEBP_AT_EQUAL_LOOK: [[u8; 3]; 3] = [[60, 78, 80], [70, 84, 88], [84, 92, 95]];
 
-/// Linear between the points measured (in the JPEG quality, and in the
-/// size's logarithm), the nearest point's beyond them; rounded up.
-fn webp_quality(jpeg_quality: u8, size: u32) -> u8 {
+/// The same for AVIF (libheif's quality, 0–100, in steps of 5, at
+/// libaom's speed [`heif::AVIF_SPEED`]).
+const AVIF_AT_EQUAL_LOOK: [[u8; 3]; 3] = [[50, 60, 65], [55, 70, 80], [70, 85, 90]];
+
+/// Linear in `table` between the points measured (in the JPEG quality, and
+/// in the size's logarithm), the nearest point's beyond them; rounded up.
+fn equal_look(table: &[[u8; 3]; 3], jpeg_quality: u8, size: u32) -> u8 {
     /// Where `x` lies between the two points of `points` around it: their
     /// indices and the weight of the second.
     fn between(points: &[f64], x: f64) -> (usize, usize, f64) {
@@ -121,7 +134,7 @@ fn webp_quality(jpeg_quality: u8, size: u32) -> u8 {
     let sizes = SIZES.map(|s| f64::from(s).log2());
     let (q0, q1, tq) = between(&qualities, f64::from(jpeg_quality));
     let (s0, s1, ts) = between(&sizes, f64::from(size.max(1)).log2());
-    let at = |q: usize, s: usize| f64::from(WEBP_AT_EQUAL_LOOK[q][s]);
+    let at = |q: usize, s: usize| f64::from(table[q][s]);
     let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
     let quality = lerp(lerp(at(q0, s0), at(q0, s1), ts), lerp(at(q1, s0), at(q1, s1), ts), tq);
     // Below the lowest JPEG quality measured, keep the distance to it.
@@ -129,14 +142,19 @@ fn webp_quality(jpeg_quality: u8, size: u32) -> u8 {
     (quality - below).ceil().clamp(1.0, 100.0) as u8
 }
 
-/// Lossy WebP. libwebp takes RGB only: grey is spread over three channels.
-fn webp(pixels: &Pixels, quality: u8) -> Result<Vec<u8>, ImagingError> {
-    let rgb = match pixels.channels {
-        3 => std::borrow::Cow::Borrowed(&pixels.data),
-        1 => std::borrow::Cow::Owned(pixels.data.iter().flat_map(|&v| [v, v, v]).collect()),
-        n => return Err(ImagingError::Encode(format!("{n} channels"))),
-    };
-    let encoder = ::webp::Encoder::from_rgb(&rgb, pixels.width, pixels.height);
+/// The samples as RGB: libwebp and libheif's encoder take no grey, so it
+/// is spread over three channels.
+fn rgb(pixels: &Pixels) -> Result<Cow<'_, [u8]>, ImagingError> {
+    match pixels.channels {
+        3 => Ok(Cow::Borrowed(&pixels.data)),
+        1 => Ok(Cow::Owned(pixels.data.iter().flat_map(|&v| [v, v, v]).collect())),
+        n => Err(ImagingError::Encode(format!("{n} channels"))),
+    }
+}
+
+/// Lossy WebP.
+fn webp(rgb: &[u8], pixels: &Pixels, quality: u8) -> Result<Vec<u8>, ImagingError> {
+    let encoder = ::webp::Encoder::from_rgb(rgb, pixels.width, pixels.height);
     let mut config = ::webp::WebPConfig::new().map_err(|()| ImagingError::Encode("libwebp's configuration".into()))?;
     config.quality = f32::from(quality);
     // 4 of 0–6: libwebp's default trade of speed for size.
@@ -156,19 +174,29 @@ mod tests {
     }
 
     #[test]
-    fn webp_of_rgb_and_grey_decodes_at_its_size() {
+    fn webp_and_avif_of_rgb_and_grey_decode_at_their_size() {
         for channels in [1, 3] {
             let encoded = Format::Webp.encode(&gradient(channels), 82).unwrap();
             let decoded = image::load_from_memory_with_format(&encoded, image::ImageFormat::WebP).unwrap();
             assert_eq!((decoded.width(), decoded.height()), (96, 64));
+            let encoded = Format::Avif.encode(&gradient(channels), 60).unwrap();
+            let plan = crate::imaging::plan(&encoded, &[96], 1 << 20).unwrap();
+            assert_eq!((plan.probe.kind, plan.probe.width, plan.probe.height), (Kind::Avif, 96, 64));
+            let decoded = crate::imaging::stages::decode(&encoded, &plan).unwrap().pixels;
+            assert_eq!((decoded.width, decoded.height, decoded.channels), (96, 64, 3));
         }
     }
 
     #[test]
-    fn webp_quality_follows_the_measured_table_and_lies_between_its_points() {
+    fn webp_and_avif_qualities_follow_the_measured_tables_and_lie_between_their_points() {
         for (row, &jpeg) in JPEG_QUALITIES.iter().enumerate() {
             for (column, &size) in SIZES.iter().enumerate() {
                 assert_eq!(Format::Webp.quality(jpeg, size), WEBP_AT_EQUAL_LOOK[row][column], "{jpeg} at {size}");
+            }
+        }
+        for (row, &jpeg) in JPEG_QUALITIES.iter().enumerate() {
+            for (column, &size) in SIZES.iter().enumerate() {
+                assert_eq!(Format::Avif.quality(jpeg, size), AVIF_AT_EQUAL_LOOK[row][column], "{jpeg} at {size}");
             }
         }
         assert_eq!(Format::Jpeg.quality(82, 256), 82);
@@ -184,9 +212,10 @@ mod tests {
     fn formats_are_named_as_clients_name_them() {
         assert_eq!("JPG".parse::<Format>(), Ok(Format::Jpeg));
         assert_eq!("webp".parse::<Format>(), Ok(Format::Webp));
-        assert!("avif".parse::<Format>().unwrap_err().to_string().contains("jpeg, webp"));
+        assert!("heic".parse::<Format>().unwrap_err().to_string().contains("jpeg, webp, avif"));
         assert!(Format::ALL.iter().all(|f| f.name().parse::<Format>() == Ok(*f)));
         assert_eq!((Format::Jpeg.extension(), Format::Jpeg.mime()), ("jpg", "image/jpeg"));
         assert_eq!((Format::Webp.extension(), Format::Webp.mime()), ("webp", "image/webp"));
+        assert_eq!((Format::Avif.extension(), Format::Avif.mime()), ("avif", "image/avif"));
     }
 }

@@ -66,7 +66,7 @@ impl From<NotifyError> for JobError {
 impl From<ImagingError> for JobError {
     fn from(err: ImagingError) -> Self {
         let cause = match err {
-            ImagingError::Unsupported | ImagingError::NoDecoder(_) => "unsupported",
+            ImagingError::Unsupported | ImagingError::NoLibheif(_) => "unsupported",
             ImagingError::TooLarge { .. } | ImagingError::OverLimit(_) => "too_large",
             ImagingError::Truncated => "truncated",
             ImagingError::Corrupt(_) => "corrupt",

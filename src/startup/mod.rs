@@ -95,6 +95,8 @@ impl Application {
             );
         }
         if let Err(why) = crate::imaging::heif_library() {
+            let avif = settings.processing.formats.contains(&crate::imaging::Format::Avif);
+            anyhow::ensure!(!avif, "processing.formats asks for avif, which needs libheif: {why}");
             tracing::warn!("HEIC and AVIF uploads are refused (415): {why}");
         }
         if tokens.is_empty() {

@@ -5,6 +5,7 @@
 use crate::common;
 
 use common::{TestApp, eventually, jpeg, settings, spawn};
+use imaged::imaging::{self, Format};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::json;
 
@@ -198,5 +199,46 @@ async fn a_thumbnail_comes_in_the_format_the_request_accepts_best() {
     assert_eq!(header(&unknown, "content-type"), "application/problem+json");
     let reason: serde_json::Value = unknown.json().await.unwrap();
     assert!(reason["detail"].as_str().unwrap().contains("\"gif\" is not a thumbnail format"), "{reason}");
+    app.stop().await;
+}
+
+/// With AVIF made too (`processing.formats` asks for it), a client that
+/// lists it first (Chromium, Firefox) gets it; one that prefers WebP, or
+/// takes anything, gets what it did before.
+#[actix_web::test]
+async fn avif_where_it_is_made_goes_to_clients_that_list_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path()).await;
+    s.processing.formats = vec![Format::Jpeg, Format::Webp, Format::Avif];
+    let app = spawn(s).await;
+    let id = app.upload_ok("three.jpg", jpeg(640, 480)).await;
+    let doc = app.finished(id).await;
+    assert_eq!(doc["status"], "done", "{doc}");
+    let thumbnail = &doc["thumbnails"][1];
+    let formats = thumbnail["formats"].as_array().unwrap();
+    let listed: Vec<_> = formats.iter().map(|f| f["format"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["jpeg", "webp", "avif"], "{doc}");
+    let path = thumbnail["url"].as_str().unwrap();
+    for (accept, served) in [
+        ("image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", "avif"),
+        ("image/avif,image/webp,*/*", "avif"),
+        ("image/webp,image/avif,*/*", "webp"),
+        ("image/webp,*/*", "webp"),
+        ("image/avif;q=0.5,image/jpeg", "jpeg"),
+        ("*/*", "jpeg"),
+    ] {
+        let response = request(&app, Method::GET, path, &[("accept", accept)]).await;
+        assert_eq!(header(&response, "content-type"), format!("image/{served}"), "{accept}");
+        assert_eq!(header(&response, "vary"), "Accept", "{accept}");
+        let bytes = response.bytes().await.unwrap();
+        let listed = formats.iter().find(|f| f["format"] == served).unwrap();
+        assert_eq!(bytes.len() as i64, listed["object_size"].as_i64().unwrap(), "{accept}");
+        let plan = imaging::plan(&bytes, &[1024], 1 << 24).unwrap();
+        let (w, h) = (thumbnail["width"].as_u64().unwrap(), thumbnail["height"].as_u64().unwrap());
+        assert_eq!((u64::from(plan.probe.width), u64::from(plan.probe.height)), (w, h), "{accept}");
+    }
+    let forced = request(&app, Method::GET, &format!("{path}&format=avif"), &[("accept", "*/*")]).await;
+    assert_eq!(header(&forced, "content-type"), "image/avif");
+    assert_eq!(app.blob_keys().await.len(), 1 + 3 * 3, "the original, and three sizes in three formats");
     app.stop().await;
 }

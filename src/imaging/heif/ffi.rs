@@ -1,9 +1,9 @@
 //! libheif, loaded at run time from the system's `libheif.so.1` (Debian's
 //! libheif1; `dnf install libheif` elsewhere) rather than linked: a host
 //! without it still runs imaged, and refuses HEIC and AVIF with a reason.
-//! Only the few calls that reading the primary image takes are declared,
-//! as libheif 1.13 and later export them; the wrappers below own what
-//! libheif allocates and free it once.
+//! Only the few calls that reading the primary image and writing an AVIF
+//! take are declared, as libheif 1.13 and later export them; the wrappers
+//! below own what libheif allocates and free it once.
 
 use std::{
     ffi::{CStr, c_char, c_int, c_void},
@@ -19,6 +19,15 @@ pub struct RawContext([u8; 0]);
 pub struct RawHandle([u8; 0]);
 #[repr(C)]
 pub struct RawImage([u8; 0]);
+#[repr(C)]
+pub struct RawEncoder([u8; 0]);
+
+/// `struct heif_writer`, version 1.
+#[repr(C)]
+struct RawWriter {
+    writer_api_version: c_int,
+    write: unsafe extern "C" fn(*mut RawContext, *const c_void, usize, *mut c_void) -> RawError,
+}
 
 #[repr(C)]
 pub struct RawError {
@@ -79,6 +88,15 @@ api! {
     heif_image_get_width: fn(*const RawImage, c_int) -> c_int;
     heif_image_get_height: fn(*const RawImage, c_int) -> c_int;
     heif_image_release: fn(*const RawImage);
+    heif_image_create: fn(c_int, c_int, c_int, c_int, *mut *mut RawImage) -> RawError;
+    heif_image_add_plane: fn(*mut RawImage, c_int, c_int, c_int, c_int) -> RawError;
+    heif_image_get_plane: fn(*mut RawImage, c_int, *mut c_int) -> *mut u8;
+    heif_context_get_encoder_for_format: fn(*mut RawContext, c_int, *mut *mut RawEncoder) -> RawError;
+    heif_encoder_set_lossy_quality: fn(*mut RawEncoder, c_int) -> RawError;
+    heif_encoder_set_parameter_integer: fn(*mut RawEncoder, *const c_char, c_int) -> RawError;
+    heif_encoder_release: fn(*mut RawEncoder);
+    heif_context_encode_image: fn(*mut RawContext, *const RawImage, *mut RawEncoder, *const c_void, *mut *mut RawHandle) -> RawError;
+    heif_context_write: fn(*mut RawContext, *mut RawWriter, *mut c_void) -> RawError;
 }
 
 const SONAME: &str = "libheif.so.1";
@@ -86,6 +104,7 @@ const COLORSPACE_RGB: c_int = 1;
 const CHROMA_INTERLEAVED_RGB: c_int = 10;
 const CHROMA_INTERLEAVED_RGBA: c_int = 11;
 const CHANNEL_INTERLEAVED: c_int = 10;
+const COMPRESSION_AV1: c_int = 4;
 pub const SUBERROR_END_OF_DATA: c_int = 100;
 pub const SUBERROR_SECURITY_LIMIT_EXCEEDED: c_int = 1000;
 
@@ -279,4 +298,51 @@ impl Drop for Image {
         // SAFETY: decoded by heif_decode_image, released once.
         unsafe { (self.api.heif_image_release)(self.raw) }
     }
+}
+
+/// Interleaved 8-bit RGB rows (`stride` bytes apart) as a lossy AVIF, by
+/// libheif's AV1 encoder (libaom) at `quality` (0–100) and `speed` (0–9),
+/// on this thread alone, 4:2:0.
+pub fn encode_avif(width: u32, height: u32, rgb: &[u8], quality: u8, speed: u8) -> Result<Vec<u8>, Error> {
+    let api = api().map_err(|why| Error { subcode: 0, message: why.to_owned() })?;
+    let (w, h) = (c_int::try_from(width).expect("a thumbnail's width"), c_int::try_from(height).expect("its height"));
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: a fresh image, released by `Image`'s drop.
+    check(unsafe { (api.heif_image_create)(w, h, COLORSPACE_RGB, CHROMA_INTERLEAVED_RGB, &mut raw) })?;
+    let image = Image { api, raw };
+    check(unsafe { (api.heif_image_add_plane)(image.raw, CHANNEL_INTERLEAVED, w, h, 8) })?;
+    let mut stride: c_int = 0;
+    // SAFETY: the plane just added: `height` rows of `stride` ≥ 3·width bytes.
+    let plane = unsafe { (api.heif_image_get_plane)(image.raw, CHANNEL_INTERLEAVED, &mut stride) };
+    assert!(!plane.is_null() && stride as usize >= width as usize * 3, "libheif gave no plane to fill");
+    let plane = unsafe { std::slice::from_raw_parts_mut(plane, stride as usize * height as usize) };
+    for (to, from) in plane.chunks_mut(stride as usize).zip(rgb.chunks(width as usize * 3)) {
+        to[..from.len()].copy_from_slice(from);
+    }
+
+    // SAFETY: a fresh context, freed by `Context`'s drop.
+    let context = Context { api, raw: unsafe { (api.heif_context_alloc)() }, _bytes: PhantomData };
+    assert!(!context.raw.is_null(), "libheif could not allocate a context");
+    let mut encoder = std::ptr::null_mut();
+    check(unsafe { (api.heif_context_get_encoder_for_format)(context.raw, COMPRESSION_AV1, &mut encoder) })?;
+    // SAFETY: the encoder is released once, whatever happens between.
+    let encoded = (|| unsafe {
+        check((api.heif_encoder_set_lossy_quality)(encoder, c_int::from(quality)))?;
+        check((api.heif_encoder_set_parameter_integer)(encoder, c"speed".as_ptr(), c_int::from(speed)))?;
+        check((api.heif_encoder_set_parameter_integer)(encoder, c"threads".as_ptr(), 1))?;
+        check((api.heif_context_encode_image)(context.raw, image.raw, encoder, std::ptr::null(), std::ptr::null_mut()))
+    })();
+    unsafe { (api.heif_encoder_release)(encoder) };
+    encoded?;
+
+    unsafe extern "C" fn append(_: *mut RawContext, data: *const c_void, size: usize, out: *mut c_void) -> RawError {
+        // SAFETY: `out` is the Vec passed below; libheif gives `size` bytes.
+        unsafe { (*out.cast::<Vec<u8>>()).extend_from_slice(std::slice::from_raw_parts(data.cast::<u8>(), size)) };
+        RawError { code: 0, subcode: 0, message: c"".as_ptr() }
+    }
+    let mut out = Vec::new();
+    let mut writer = RawWriter { writer_api_version: 1, write: append };
+    // SAFETY: `writer` and `out` outlive the call, which is all that uses them.
+    check(unsafe { (api.heif_context_write)(context.raw, &mut writer, (&raw mut out).cast()) })?;
+    Ok(out)
 }

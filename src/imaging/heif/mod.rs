@@ -44,7 +44,7 @@ pub fn sniff(bytes: &[u8]) -> Option<Kind> {
 /// holds at the peak: the decoder's planes (up to 4:4:4, two bytes a
 /// sample above 8 bits), libheif's interleaved RGB(A) and the flattened copy.
 pub fn probe(bytes: &[u8], kind: Kind) -> Result<(Probe, u64), ImagingError> {
-    ffi::version().map_err(ImagingError::NoDecoder)?;
+    ffi::version().map_err(ImagingError::NoLibheif)?;
     if !whole(bytes) {
         return Err(ImagingError::Truncated);
     }
@@ -95,6 +95,18 @@ pub fn decode(bytes: &[u8]) -> Result<Pixels, ImagingError> {
     }
     let samples = Samples { width, height, channels: 3, data, inverted: false };
     Ok(color::to_srgb_from(samples, profile(&handle)))
+}
+
+/// libaom's speed (0–9) for AVIF thumbnails: 8 encodes a 1024 px
+/// thumbnail about as fast as libwebp's method 4, at bytes close to 6's
+/// (BENCHMARKS.md).
+pub const AVIF_SPEED: u8 = 8;
+
+/// RGB samples as a lossy AVIF at libheif's `quality` (0–100).
+pub fn encode_avif(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, ImagingError> {
+    ffi::version().map_err(ImagingError::NoLibheif)?;
+    ffi::encode_avif(width, height, rgb, quality, AVIF_SPEED)
+        .map_err(|e| ImagingError::Encode(format!("AVIF: {}", e.message)))
 }
 
 /// The colour space the pixels are in: an ICC profile where the file has
