@@ -1,12 +1,15 @@
 // The imaged gallery: uploads (through /api/image/upload_url, so on S3 the
-// bytes go straight to the bucket), a grid that follows each job, a detail
-// view, delete, and the e-mail subscription. Plain DOM, no framework.
+// bytes go straight to the bucket), a grid filled a page of /api/images at
+// a time as it scrolls (the newest page read again every 2 s, one
+// request), a detail view, delete, and the e-mail subscription. Plain DOM,
+// no framework.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 2000;
-const GRID_SIZE = 256; // the thumbnail shown in the grid: the first at least this large
-const images = new Map(); // id -> { row, job }
+const PAGE = 48; // cards a page of /api/images brings
+const GRID_SIZE = 256; // the thumbnail shown in the grid: the smallest at least this large
+const images = new Map(); // id -> an item of /api/images
 
 function token() {
   return sessionStorage.getItem('imaged-token') || '';
@@ -113,42 +116,33 @@ function uploadAll(files) {
 
 // ---- the grid
 
-function thumbnailOf(job) {
-  const done = (job && job.thumbnails) || [];
-  if (!done.length) return null;
-  const pick = done.find((t) => t.size >= GRID_SIZE) || done[done.length - 1];
-  return pick.url;
-}
-
-function stateText(job) {
-  if (!job) return 'pending';
-  if (job.status === 'failed') return `failed: ${job.error || 'no reason given'}`;
-  return job.status;
-}
-
 // What a card shows, in one string: a card is rebuilt only when it changes.
-function cardKey(id) {
-  const { job } = images.get(id);
-  const status = job ? job.status : 'pending';
-  return `${status}|${status === 'done' ? thumbnailOf(job) : ''}|${stateText(job)}`;
+function cardKey(item) {
+  return `${item.status}|${item.thumbnail ? item.thumbnail.url : ''}|${item.error || ''}`;
 }
 
-function card(id) {
-  const { row, job } = images.get(id);
-  const status = job ? job.status : 'pending';
-  const name = fileName(row.object_key);
-  const thumb = status === 'done' ? thumbnailOf(job) : null;
+function stateText(item) {
+  if (item.status === 'failed') return `failed: ${item.error || 'no reason given'}`;
+  return item.status;
+}
+
+function card(item) {
+  const name = fileName(item.object_key);
+  const thumb = item.status === 'done' ? item.thumbnail : null;
   const frame = element('span', { className: 'frame' });
-  frame.append(thumb ? element('img', { src: thumb, alt: '' }) : element('span', { textContent: status }));
+  // Its size is known before it loads: nothing moves when it does.
+  frame.append(thumb
+    ? element('img', { src: thumb.url, alt: '', width: thumb.width, height: thumb.height, loading: 'lazy' })
+    : element('span', { textContent: item.status }));
   const button = element('button', { type: 'button', className: 'card' }, frame,
     element('span', { className: 'name', textContent: name }),
-    element('span', { className: `state ${status}`, textContent: stateText(job) }));
-  button.setAttribute('aria-label', `${name}, ${stateText(job)}: open details`);
-  button.addEventListener('click', () => openDetail(id));
+    element('span', { className: `state ${item.status}`, textContent: stateText(item) }));
+  button.setAttribute('aria-label', `${name}, ${stateText(item)}: open details`);
+  button.addEventListener('click', () => openDetail(item.id));
   const li = element('li', {}, button);
-  li.dataset.id = id;
-  li.dataset.status = status;
-  li.dataset.key = cardKey(id);
+  li.dataset.id = item.id;
+  li.dataset.status = item.status;
+  li.dataset.key = cardKey(item);
   return li;
 }
 
@@ -157,9 +151,10 @@ function render() {
   const ids = [...images.keys()].sort((a, b) => b - a);
   const existing = new Map([...grid.children].map((li) => [Number(li.dataset.id), li]));
   ids.forEach((id, index) => {
+    const item = images.get(id);
     let li = existing.get(id);
-    if (!li || li.dataset.key !== cardKey(id)) {
-      const fresh = card(id);
+    if (!li || li.dataset.key !== cardKey(item)) {
+      const fresh = card(item);
       const focused = li && li.contains(document.activeElement);
       if (li) li.replaceWith(fresh); else grid.append(fresh);
       if (focused) fresh.querySelector('button').focus();
@@ -169,53 +164,105 @@ function render() {
     existing.delete(id);
   });
   for (const li of existing.values()) li.remove();
-  $('empty').hidden = ids.length > 0;
-  $('count').textContent = ids.length ? `(${ids.length})` : '';
+  $('empty').hidden = ids.length > 0 || next === undefined;
+  $('count').textContent = ids.length ? `(${ids.length}${next ? '+' : ''})` : '';
 }
 
-let generation = 0; // a refresh that a newer one overtook drops what it read
+// One page of /api/images: the cards' rows, jobs and thumbnails at once.
+function pageQuery(cursor) {
+  const query = new URLSearchParams({ limit: String(PAGE), thumbnail: String(GRID_SIZE) });
+  if (filter()) query.set('status', filter());
+  if (cursor) query.set('cursor', cursor);
+  return `/api/images?${query}`;
+}
 
+function filter() {
+  return $('status-filter').value;
+}
+
+let generation = 0; // a read that a newer one (or a change of filter) overtook drops what it read
+let next; // the cursor of the page after those shown; null after the last; undefined before the first
+
+// The newest page again: new images, and changes to those on it. Images
+// older than it keep what they showed, unless it had room for them and
+// they are gone (deleted, or out of the filter).
 async function refresh() {
   const mine = ++generation;
   try {
-    const rows = await api('/api/image');
+    const page = await api(pageQuery(null));
     if (mine !== generation) return;
-    const seen = new Set();
-    const pending = [];
-    for (const row of rows) {
-      seen.add(row.id);
-      const entry = images.get(row.id) || { row, job: null };
-      entry.row = row;
-      images.set(row.id, entry);
-      if (!entry.job || !['done', 'failed'].includes(entry.job.status)) {
-        pending.push(api(`/api/image/${row.id}/thumbnails`).then((job) => { entry.job = job; }, () => {}));
-      }
-    }
-    for (const id of [...images.keys()]) if (!seen.has(id)) images.delete(id);
-    await Promise.all(pending);
-    if (mine === generation) render();
+    const shown = new Set(page.images.map((item) => item.id));
+    const oldest = page.next === null ? -Infinity : Math.min(...shown);
+    for (const id of [...images.keys()]) if (id >= oldest && !shown.has(id)) images.delete(id);
+    for (const item of page.images) images.set(item.id, item);
+    if (next === undefined || (page.next === null && images.size === page.images.length)) next = page.next;
+    render();
+    watchTheEnd();
   } catch (err) {
     $('count').textContent = `(could not refresh: ${err.message})`;
   }
 }
 
+// The page after those shown, when the end of the grid comes into view.
+let fetching = false;
+async function more() {
+  if (!next || fetching) return;
+  const mine = generation;
+  fetching = true;
+  try {
+    const page = await api(pageQuery(next));
+    if (mine !== generation) return;
+    for (const item of page.images) images.set(item.id, item);
+    next = page.next;
+    render();
+    watchTheEnd();
+  } catch (err) {
+    $('count').textContent = `(could not load more: ${err.message})`;
+  } finally {
+    fetching = false;
+  }
+}
+
+// Loads the next page while the end of the grid is near the screen. An
+// observer reports only changes: watching again reports where it is now.
+const theEnd = new IntersectionObserver((seen) => seen.some((e) => e.isIntersecting) && more(), { rootMargin: '600px' });
+function watchTheEnd() {
+  theEnd.unobserve($('more'));
+  theEnd.observe($('more'));
+}
+
+function restart() {
+  generation += 1;
+  images.clear();
+  next = undefined;
+  render();
+  refresh();
+}
+
 // ---- the detail view
 
-function openDetail(id) {
-  const { row, job } = images.get(id);
+async function openDetail(id) {
+  const row = images.get(id);
+  let job = null;
+  try {
+    job = await api(`/api/image/${id}/thumbnails`);
+  } catch (err) {
+    $('count').textContent = `(could not open image ${id}: ${err.message})`;
+    return;
+  }
   const name = fileName(row.object_key);
   $('detail-title').textContent = name;
   const meta = $('detail-meta');
   meta.replaceChildren();
   const facts = [
     ['Id', row.id], ['Object key', row.object_key], ['Size', bytes(row.object_size)],
-    ['Type', (job && job.content_type) || row.object_type], ['Stored type', row.object_type],
+    ['Type', job.content_type || row.object_type], ['Stored type', row.object_type],
     ['Last modified', row.last_modified], ['Status', stateText(job)],
   ];
   for (const [term, value] of facts) meta.append(element('dt', { textContent: term }), element('dd', { textContent: String(value) }));
   const variants = $('detail-variants');
   variants.replaceChildren();
-  for (const t of (job && job.thumbnails) || []) {
+  for (const t of job.thumbnails || []) {
     const img = element('img', { src: t.url, alt: `${name}, ${t.width}×${t.height}`, width: t.width, height: t.height, loading: 'lazy' });
     const formats = (t.formats || []).map((f) => `${f.format.toUpperCase()} ${bytes(f.object_size)}`).join(', ');
     const caption = element('figcaption', { textContent: `${t.size}: ${t.width}×${t.height}, ${formats || bytes(t.object_size)}` });
@@ -278,6 +325,8 @@ function start() {
   $('subscribe-form').addEventListener('submit', (e) => { e.preventDefault(); subscription('POST'); });
   $('unsubscribe').addEventListener('click', () => subscription('DELETE'));
   $('detail-close').addEventListener('click', () => $('detail').close());
+
+  $('status-filter').addEventListener('change', restart);
 
   refresh();
   setInterval(() => document.visibilityState === 'visible' && refresh(), POLL_MS);

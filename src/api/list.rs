@@ -22,6 +22,9 @@ pub struct ListQuery {
     /// Only images whose job has this status (`pending`, `processing`,
     /// `done`, `failed`).
     status: Option<String>,
+    /// The size of thumbnail a card shows: the smallest made of at least
+    /// this size (else the largest). Without it, the smallest.
+    thumbnail: Option<u32>,
 }
 
 /// One page, newest first.
@@ -43,7 +46,7 @@ pub struct ListedJson {
     error: Option<String>,
     /// The sniffed type of the original, once a job has read it.
     content_type: Option<String>,
-    /// The smallest thumbnail, once made.
+    /// The thumbnail a card shows (see `thumbnail`), once made.
     thumbnail: Option<CardThumbnail>,
 }
 
@@ -62,7 +65,7 @@ impl From<Listed> for ListedJson {
     fn from(listed: Listed) -> Self {
         let id = listed.image.id;
         let version = thumbnails::version(&listed.job);
-        let thumbnail = listed.smallest.map(|v| CardThumbnail {
+        let thumbnail = listed.card.map(|v| CardThumbnail {
             url: thumbnails::url(id, v.size, version.as_deref(), None),
             width: v.width,
             height: v.height,
@@ -84,7 +87,7 @@ fn status(name: &str) -> Result<JobStatus, ApiError> {
         .ok_or_else(|| ApiError::BadRequest(format!("status: {name:?} is not pending, processing, done or failed")))
 }
 
-/// A page of images, newest first, each with its job and smallest thumbnail.
+/// A page of images, newest first, each with its job and a card's thumbnail.
 ///
 /// Paged by id (`cursor`), so a page neither skips nor repeats an image
 /// while others are uploaded or deleted.
@@ -104,7 +107,8 @@ pub async fn page(state: web::Data<AppState>, query: web::Query<ListQuery>) -> R
         .transpose()?;
     let status = query.status.as_deref().map(status).transpose()?;
     // One more than asked says whether there is a next page.
-    let mut listed = state.backends.meta.page(&PageQuery { before, limit: limit + 1, status }).await?;
+    let thumbnail = query.thumbnail.unwrap_or(0);
+    let mut listed = state.backends.meta.page(&PageQuery { before, limit: limit + 1, status, thumbnail }).await?;
     let next = (listed.len() > limit as usize).then(|| {
         listed.truncate(limit as usize);
         listed.last().map(|l| l.image.id.to_string())

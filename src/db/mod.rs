@@ -117,15 +117,18 @@ pub struct PageQuery {
     pub before: Option<i64>,
     pub limit: u32,
     pub status: Option<JobStatus>,
+    /// The card's thumbnail: the smallest JPEG of at least this size, else
+    /// the largest (0: the smallest).
+    pub thumbnail: u32,
 }
 
 /// An image as a page of the list shows it: its row, its job (pending when
-/// it has none yet) and its smallest JPEG variant, when made.
+/// it has none yet) and the JPEG variant its card shows, when made.
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub image: ImageRow,
     pub job: JobState,
-    pub smallest: Option<VariantRow>,
+    pub card: Option<VariantRow>,
 }
 
 /// What a job made, for [`MetaRepo::complete_job`].

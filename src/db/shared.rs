@@ -76,17 +76,20 @@ macro_rules! meta_repo {
                     Some(JobStatus::Pending) => "AND (j.status = 'pending' OR j.status IS NULL)",
                     Some(_) => "AND j.status = ?",
                 };
-                // The smallest JPEG is the one a card shows.
+                // The JPEG a card shows: the smallest of at least the size
+                // asked for, else the largest.
                 let sql = sqlx::AssertSqlSafe(format!(
                     "SELECT {IMAGE_COLUMNS}, j.status, j.error, j.content_type, j.source_tag,
                      v.size, v.format, v.width, v.height, v.object_key AS variant_key, v.object_size AS variant_size
                      FROM images i
                      LEFT JOIN imaged_jobs j ON j.image_id = i.id
-                     LEFT JOIN imaged_variants v ON v.image_id = i.id AND v.format = 'jpeg'
-                         AND v.size = (SELECT MIN(m.size) FROM imaged_variants m WHERE m.image_id = i.id)
+                     LEFT JOIN imaged_variants v ON v.image_id = i.id AND v.format = 'jpeg' AND v.size = COALESCE(
+                         (SELECT MIN(m.size) FROM imaged_variants m WHERE m.image_id = i.id AND m.size >= ?),
+                         (SELECT MAX(m.size) FROM imaged_variants m WHERE m.image_id = i.id))
                      WHERE i.id < ? {status} ORDER BY i.id DESC LIMIT ?"
                 ));
-                let mut select = sqlx::query(sql).bind(query.before.unwrap_or(i64::MAX));
+                let mut select =
+                    sqlx::query(sql).bind(i64::from(query.thumbnail)).bind(query.before.unwrap_or(i64::MAX));
                 if let Some(wanted) = query.status.filter(|s| *s != JobStatus::Pending) {
                     select = select.bind(wanted.as_str());
                 }
@@ -94,7 +97,7 @@ macro_rules! meta_repo {
                 rows.iter()
                     .map(|r| {
                         let status: Option<&str> = r.try_get("status")?;
-                        let smallest = match r.try_get::<Option<i64>, _>("size")? {
+                        let card = match r.try_get::<Option<i64>, _>("size")? {
                             None => None,
                             Some(size) => Some($crate::db::VariantRow {
                                 size,
@@ -113,7 +116,7 @@ macro_rules! meta_repo {
                                 content_type: r.try_get("content_type")?,
                                 source_tag: r.try_get("source_tag")?,
                             },
-                            smallest,
+                            card,
                         })
                     })
                     .collect::<Result<_, sqlx::Error>>()

@@ -513,7 +513,15 @@ async fn the_image_list_comes_in_pages_newest_first_with_each_cards_thumbnail() 
     let done = app.json("/api/images?status=done&limit=200").await;
     assert_eq!(done["images"].as_array().unwrap().len(), 5, "{done}");
     assert_eq!(done["next"], Value::Null);
-    for bad in ["limit=0", "limit=201", "cursor=abc", "status=finished", "limit=-1"] {
+    // A card of another size: the smallest at least that large, else the largest.
+    let first = done["images"][0]["id"].as_i64().unwrap();
+    let doc = app.json(&format!("/api/image/{first}/thumbnails")).await;
+    for (asked, index) in [(200, 1), (256, 1), (257, 2), (5000, 2)] {
+        let page = app.json(&format!("/api/images?status=done&limit=1&thumbnail={asked}")).await;
+        let (card, made) = (&page["images"][0]["thumbnail"], &doc["thumbnails"][index]);
+        assert_eq!((&card["url"], &card["width"]), (&made["url"], &made["width"]), "thumbnail={asked}: {page}");
+    }
+    for bad in ["limit=0", "limit=201", "cursor=abc", "status=finished", "limit=-1", "thumbnail=big"] {
         let response = app.get(&format!("/api/images?{bad}")).await;
         assert_eq!(response.status(), 400, "{bad}");
     }

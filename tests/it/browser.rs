@@ -1,7 +1,8 @@
 //! The gallery page in a real browser: Debian's headless Chromium, driven
-//! by tests/browser/gallery.cjs through playwright-core (both installed by
-//! scripts/test), on a desktop window and a 390 px wide phone screen.
-//! Screenshots of each step are left in target/tmp/gallery.
+//! by tests/browser/gallery.cjs (on a desktop window and a 390 px wide
+//! phone screen) and tests/browser/paging.cjs through playwright-core
+//! (both installed by scripts/test). Screenshots of each step are left in
+//! target/tmp/gallery.
 
 use crate::common;
 
@@ -49,5 +50,31 @@ async fn the_gallery_uploads_shows_opens_and_deletes_an_image_in_chromium() {
     assert_eq!(app.json("/api/image").await, serde_json::json!([]));
     app.drained().await;
     assert_eq!(app.blob_keys().await, Vec::<String>::new());
+    app.stop().await;
+}
+
+/// More images than a page of the gallery holds: one request fills the
+/// first page, scrolling brings the rest, the filter shows the failed.
+#[actix_web::test]
+async fn the_gallery_pages_through_the_images_as_it_scrolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(embedded_settings(dir.path())).await;
+    let (count, failed) = (60, 2);
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let bytes = if i < failed { b"\xff\xd8\xff not a whole JPEG".to_vec() } else { jpeg(64, 48) };
+        ids.push(app.upload_ok(&format!("{i}.jpg"), bytes).await);
+    }
+    for id in ids {
+        app.finished(id).await;
+    }
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/paging.cjs");
+    let mut node = Command::new("node");
+    node.args([script, &app.address, &count.to_string(), &failed.to_string()]);
+    node.env("IMAGED_PLAYWRIGHT", playwright());
+    let out = tokio::task::spawn_blocking(move || node.output().expect("run node")).await.unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
     app.stop().await;
 }
