@@ -8,20 +8,15 @@
 'use strict';
 
 const path = require('path');
-const { chromium } = require(process.env.IMAGED_PLAYWRIGHT || 'playwright-core');
+const { TIMEOUT, check, withChromium } = require('./browser.cjs');
 
 const [base, image, outDir, sizes] = process.argv.slice(2);
 const expectedVariants = Number(sizes);
-const TIMEOUT = 90_000;
 
 const viewports = [
   { name: 'desktop', viewport: { width: 1280, height: 900 } },
   { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 },
 ];
-
-function check(condition, what) {
-  if (!condition) throw new Error(`${what}`);
-}
 
 async function run(browser, { name, ...options }) {
   const context = await browser.newContext(options);
@@ -92,21 +87,9 @@ async function run(browser, { name, ...options }) {
   return { name, id: Number(id) };
 }
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox'],
-    timeout: TIMEOUT,
-  });
-  try {
-    for (const options of viewports) {
-      const result = await run(browser, options);
-      console.log(JSON.stringify(result));
-    }
-  } finally {
-    await browser.close();
+withChromium(async (browser) => {
+  for (const options of viewports) {
+    const result = await run(browser, options);
+    console.log(JSON.stringify(result));
   }
-})().catch((err) => {
-  console.error(err.stack || String(err));
-  process.exit(1);
 });

@@ -6,60 +6,43 @@
 // IMAGED_PLAYWRIGHT: the playwright-core module; CHROMIUM: the browser.
 'use strict';
 
-const { chromium } = require(process.env.IMAGED_PLAYWRIGHT || 'playwright-core');
+const { TIMEOUT, check, withChromium } = require('./browser.cjs');
 
 const [base, count, failed] = process.argv.slice(2).map((a, i) => (i ? Number(a) : a));
-const TIMEOUT = 60_000;
 const PAGE = 48; // gallery.js's page
 
-function check(condition, what) {
-  if (!condition) throw new Error(what);
-}
+withChromium(async (browser) => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  // The page's own requests (fetch), not its images' loads.
+  const api = [];
+  page.on('request', (r) => r.resourceType() === 'fetch' && api.push(new URL(r.url())));
+  const cards = () => page.locator('#grid li').count();
 
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox'],
-    timeout: TIMEOUT,
-  });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const problems = [];
-    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    // The page's own requests (fetch), not its images' loads.
-    const api = [];
-    page.on('request', (r) => r.resourceType() === 'fetch' && api.push(new URL(r.url())));
-    const cards = () => page.locator('#grid li').count();
+  await page.goto(base, { waitUntil: 'load' });
+  await page.waitForFunction((n) => document.querySelectorAll('#grid li').length === n, PAGE, { timeout: TIMEOUT });
+  // Only pages of /api/images (the newest page again every 2 s, which a
+  // slow run may see): never a request per image.
+  check(api.every((u) => u.pathname === '/api/images'), `other API requests: ${api.map((u) => u.pathname)}`);
+  const imgs = await page.$$eval('#grid img', (all) => all.map((i) => [i.loading, i.getAttribute('width'), i.getAttribute('height')]));
+  check(imgs.length > 0 && imgs.every(([loading, w, h]) => loading === 'lazy' && Number(w) > 0 && Number(h) > 0),
+    `cards' images without loading=lazy, width or height: ${JSON.stringify(imgs.slice(0, 3))}`);
 
-    await page.goto(base, { waitUntil: 'load' });
-    await page.waitForFunction((n) => document.querySelectorAll('#grid li').length === n, PAGE, { timeout: TIMEOUT });
-    // Only pages of /api/images (the newest page again every 2 s, which a
-    // slow run may see): never a request per image.
-    check(api.every((u) => u.pathname === '/api/images'), `other API requests: ${api.map((u) => u.pathname)}`);
-    const imgs = await page.$$eval('#grid img', (all) => all.map((i) => [i.loading, i.getAttribute('width'), i.getAttribute('height')]));
-    check(imgs.length > 0 && imgs.every(([loading, w, h]) => loading === 'lazy' && Number(w) > 0 && Number(h) > 0),
-      `cards' images without loading=lazy, width or height: ${JSON.stringify(imgs.slice(0, 3))}`);
+  await page.locator('#more').scrollIntoViewIfNeeded();
+  await page.waitForFunction((n) => document.querySelectorAll('#grid li').length === n, count, { timeout: TIMEOUT });
+  const ids = await page.$$eval('#grid li', (all) => all.map((li) => Number(li.dataset.id)));
+  check(new Set(ids).size === count && ids.every((id, i) => i === 0 || id < ids[i - 1]), `cards not each once, newest first: ${ids}`);
+  check(api.every((u) => u.pathname === '/api/images'), `other API requests: ${api.map((u) => u.pathname)}`);
+  const later = api.filter((u) => u.searchParams.has('cursor'));
+  check(later.length === 1, `${later.length} requests for the second (and last) page`);
 
-    await page.locator('#more').scrollIntoViewIfNeeded();
-    await page.waitForFunction((n) => document.querySelectorAll('#grid li').length === n, count, { timeout: TIMEOUT });
-    const ids = await page.$$eval('#grid li', (all) => all.map((li) => Number(li.dataset.id)));
-    check(new Set(ids).size === count && ids.every((id, i) => i === 0 || id < ids[i - 1]), `cards not each once, newest first: ${ids}`);
-    check(api.every((u) => u.pathname === '/api/images'), `other API requests: ${api.map((u) => u.pathname)}`);
-    const later = api.filter((u) => u.searchParams.has('cursor'));
-    check(later.length === 1, `${later.length} requests for the second (and last) page`);
+  await page.selectOption('#status-filter', 'failed');
+  await page.waitForFunction((n) => document.querySelectorAll('#grid li').length === n, failed, { timeout: TIMEOUT });
+  const states = await page.$$eval('#grid li', (all) => all.map((li) => li.dataset.status));
+  check(states.every((s) => s === 'failed'), `the failed filter shows ${states}`);
+  check((await cards()) === failed, 'only the failed');
 
-    await page.selectOption('#status-filter', 'failed');
-    await page.waitForFunction((n) => document.querySelectorAll('#grid li').length === n, failed, { timeout: TIMEOUT });
-    const states = await page.$$eval('#grid li', (all) => all.map((li) => li.dataset.status));
-    check(states.every((s) => s === 'failed'), `the failed filter shows ${states}`);
-    check((await cards()) === failed, 'only the failed');
-
-    check(problems.length === 0, problems.join('; '));
-    console.log(JSON.stringify({ cards: count, requests: api.length }));
-  } finally {
-    await browser.close();
-  }
-})().catch((err) => {
-  console.error(err.stack || String(err));
-  process.exit(1);
+  check(problems.length === 0, problems.join('; '));
+  console.log(JSON.stringify({ cards: count, requests: api.length }));
 });
