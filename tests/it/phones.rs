@@ -5,7 +5,7 @@
 
 use crate::common::{
     self,
-    heif::{Codec, Layout, QUADRANTS, heif},
+    heif::{Codec, Layout, QUADRANTS, heif, heif_of},
     settings, spawn,
 };
 
@@ -53,6 +53,36 @@ async fn heic_and_avif_photos_end_done_with_upright_thumbnails() {
         assert_eq!(corners(&small), expected, "{name}: corners upright");
         let whole = thumbnail(&app, id, 1024).await;
         assert_eq!(whole.dimensions(), (width, height), "{name}: not upscaled");
+    }
+    app.stop().await;
+}
+
+/// A phone's wide-gamut photo: Display P3 said by an ICC profile (as
+/// iPhones write it) or by `nclx` primaries (as Android phones do) comes
+/// out converted to sRGB, as a JPEG's profile does.
+#[actix_web::test]
+async fn display_p3_by_icc_or_nclx_is_brought_to_srgb() {
+    use moxcms::{ColorProfile, Layout as Channels, TransformOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let p3 = [200u8, 100, 50];
+    let tile = RgbImage::from_pixel(64, 64, image::Rgb(p3));
+    let (source, srgb) = (ColorProfile::new_display_p3(), ColorProfile::new_srgb());
+    let transform = source.create_transform_8bit(Channels::Rgb, &srgb, Channels::Rgb, TransformOptions::default());
+    let mut want = [0u8; 3];
+    transform.unwrap().transform(&p3, &mut want).unwrap();
+    let far =
+        |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).map(|(x, y)| (i32::from(*x) - i32::from(y)).abs()).max().unwrap();
+    assert!(far(p3, want) >= 15, "P3 {p3:?} is sRGB {want:?}: too close to tell apart");
+    // nclx: P3 primaries (12), sRGB's curve (13), BT.601 matrix (6), full range.
+    let nclx = [&12u16.to_be_bytes()[..], &13u16.to_be_bytes(), &6u16.to_be_bytes(), &[0x80]].concat();
+    let icc = source.encode().unwrap();
+    for (name, colour) in [("icc.heic", (b"prof", &icc[..])), ("nclx.avif", (b"nclx", &nclx[..]))] {
+        let codec = if name.ends_with(".heic") { Codec::Hevc } else { Codec::Av1 };
+        let id = app.upload_ok(name, heif_of(codec, &tile, Layout::PLAIN, Some(colour))).await;
+        assert_eq!(app.finished(id).await["status"], "done", "{name}");
+        let got = thumbnail(&app, id, 128).await.get_pixel(32, 32).0;
+        assert!(far(got, want) <= 6, "{name}: {got:?}, want about {want:?} (P3 {p3:?} unconverted)");
     }
     app.stop().await;
 }

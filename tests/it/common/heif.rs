@@ -29,16 +29,23 @@ impl Layout {
 /// The tile's quadrant colours, top left, top right, bottom left, bottom right.
 pub const QUADRANTS: [[u8; 3]; 4] = [[230, 20, 20], [20, 200, 20], [20, 20, 230], [250, 250, 250]];
 
-/// A HEIF of one `width` × `height` tile laid out by `layout`.
+/// A HEIF of one `width` × `height` tile of [`QUADRANTS`] laid out by `layout`.
 pub fn heif(codec: Codec, width: u32, height: u32, layout: Layout) -> Vec<u8> {
-    rewrite(&encode(codec, width, height), codec, width, height, layout)
-}
-
-/// The tile, encoded by Debian's `heif-enc` (libheif-examples).
-fn encode(codec: Codec, width: u32, height: u32) -> Vec<u8> {
     let tile = image::RgbImage::from_fn(width, height, |x, y| {
         image::Rgb(QUADRANTS[usize::from(y >= height / 2) * 2 + usize::from(x >= width / 2)])
     });
+    heif_of(codec, &tile, layout, None)
+}
+
+/// A HEIF of `tile` laid out by `layout`, its colour box (`colr`: `nclx`
+/// or `prof`, with its content) replaced by `colour` when given.
+pub fn heif_of(codec: Codec, tile: &image::RgbImage, layout: Layout, colour: Option<(&[u8; 4], &[u8])>) -> Vec<u8> {
+    let colour = colour.map(|(kind, body)| bx(b"colr", &[&kind[..], body].concat()));
+    rewrite(&encode(codec, tile), codec, tile.width(), tile.height(), layout, colour)
+}
+
+/// The tile, encoded by Debian's `heif-enc` (libheif-examples).
+fn encode(codec: Codec, tile: &image::RgbImage) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let (png, out) = (dir.path().join("tile.png"), dir.path().join("tile.heif"));
     tile.save(&png).unwrap();
@@ -76,14 +83,18 @@ fn full(name: &[u8; 4], version: u8, body: &[u8]) -> Vec<u8> {
     bx(name, &[&[version, 0, 0, 0][..], body].concat())
 }
 
-fn rewrite(encoded: &[u8], codec: Codec, width: u32, height: u32, layout: Layout) -> Vec<u8> {
+fn rewrite(encoded: &[u8], codec: Codec, width: u32, height: u32, layout: Layout, colour: Option<Vec<u8>>) -> Vec<u8> {
     let top = boxes(encoded);
     let find = |name: &[u8; 4]| top.iter().find(|(t, _)| t == name).unwrap().1;
     let (ftyp, mdat) = (bx(b"ftyp", find(b"ftyp")), find(b"mdat"));
     let ipco = child(child(&find(b"meta")[4..], b"iprp"), b"ipco");
     // The coded tile's own properties (decoder configuration, colour, pixel
     // depth), without its size, which each item here declares anew.
-    let own: Vec<Vec<u8>> = boxes(ipco).into_iter().filter(|(t, _)| t != b"ispe").map(|(t, b)| bx(&t, b)).collect();
+    let mut own: Vec<Vec<u8>> = boxes(ipco).into_iter().filter(|(t, _)| t != b"ispe").map(|(t, b)| bx(&t, b)).collect();
+    if let Some(colour) = colour {
+        own.retain(|property| &property[4..8] != b"colr");
+        own.push(colour);
+    }
     let grid = layout.rows * layout.columns > 1 || layout.declared.is_some();
     let tiles = u16::from(layout.rows) * u16::from(layout.columns);
     let primary = if grid { tiles + 1 } else { 1 };
