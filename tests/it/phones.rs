@@ -57,6 +57,28 @@ async fn heic_and_avif_photos_end_done_with_upright_thumbnails() {
     app.stop().await;
 }
 
+/// Mirrored (`imir`, either axis, after a turn): imaged shows what
+/// libheif's own `heif-convert` shows, the mirroring applied once.
+#[actix_web::test]
+async fn mirrored_heics_come_out_as_libheifs_own_converter_shows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    for (irot, axis) in [(0, 0), (0, 1), (1, 0)] {
+        let bytes = heif(Codec::Hevc, 160, 120, Layout { imir: Some(axis), irot, ..Layout::PLAIN });
+        let (file, png) = (dir.path().join("mirrored.heic"), dir.path().join("mirrored.png"));
+        std::fs::write(&file, &bytes).unwrap();
+        let converted = std::process::Command::new("heif-convert").arg(&file).arg(&png).output().unwrap();
+        assert!(converted.status.success(), "heif-convert: {}", String::from_utf8_lossy(&converted.stderr));
+        let reference = corners(&image::open(&png).unwrap().to_rgb8());
+        assert!(reference != [0, 1, 2, 3] && reference != [1, 3, 0, 2], "irot {irot}, imir {axis}: {reference:?}");
+
+        let id = app.upload_ok("mirrored.heic", bytes).await;
+        assert_eq!(app.finished(id).await["status"], "done");
+        assert_eq!(corners(&thumbnail(&app, id, 128).await), reference, "irot {irot}, imir {axis}");
+    }
+    app.stop().await;
+}
+
 /// A phone's wide-gamut photo: Display P3 said by an ICC profile (as
 /// iPhones write it) or by `nclx` primaries (as Android phones do) comes
 /// out converted to sRGB, as a JPEG's profile does.

@@ -1,8 +1,9 @@
 //! HEIC and AVIF files as phones write them, made here: libheif's
-//! `heif-enc` encodes a tile (a quadrant pattern: red, green / blue, white), then the container
-//! is rewritten around it, as a grid of that tile and with an `irot`
-//! rotation, neither of which libheif 1.15 writes itself. The same writer
-//! makes the hostile files: a grid whose declared size no tile backs.
+//! `heif-enc` encodes a tile (a quadrant pattern: red, green / blue,
+//! white), then the container is rewritten around it, as a grid of that
+//! tile, with an `irot` rotation or an `imir` mirroring, none of which
+//! libheif 1.15 writes itself. The same writer makes the hostile files: a
+//! grid whose declared size no tile backs.
 
 #[derive(Debug, Clone, Copy)]
 pub enum Codec {
@@ -20,10 +21,12 @@ pub struct Layout {
     pub declared: Option<(u32, u32)>,
     /// Quarter turns anticlockwise (the `irot` property), applied on decode.
     pub irot: u8,
+    /// A mirroring (the `imir` property, its axis), applied after `irot`.
+    pub imir: Option<u8>,
 }
 
 impl Layout {
-    pub const PLAIN: Self = Self { rows: 1, columns: 1, declared: None, irot: 0 };
+    pub const PLAIN: Self = Self { rows: 1, columns: 1, declared: None, irot: 0, imir: None };
 }
 
 /// The tile's quadrant colours, top left, top right, bottom left, bottom right.
@@ -105,7 +108,9 @@ fn rewrite(encoded: &[u8], codec: Codec, width: u32, height: u32, layout: Layout
     properties.push(ispe((width, height)));
     properties.push(ispe(size));
     properties.push(bx(b"irot", &[layout.irot & 3]));
+    properties.push(bx(b"imir", &[layout.imir.unwrap_or(0) & 1]));
     let (tile_ispe, grid_ispe, irot) = (own.len() as u8 + 1, own.len() as u8 + 2, own.len() as u8 + 3);
+    let imir = irot + 1;
     let mut ipma = (u32::from(primary)).to_be_bytes().to_vec();
     for item in 1..=primary {
         let mut links: Vec<u8> = if item == primary && grid {
@@ -115,6 +120,9 @@ fn rewrite(encoded: &[u8], codec: Codec, width: u32, height: u32, layout: Layout
         };
         if item == primary && layout.irot != 0 {
             links.push(0x80 | irot);
+        }
+        if item == primary && layout.imir.is_some() {
+            links.push(0x80 | imir);
         }
         ipma.extend(item.to_be_bytes());
         ipma.push(links.len() as u8);
