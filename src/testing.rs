@@ -14,8 +14,8 @@ use chrono::NaiveDateTime;
 use crate::{
     backends::Backends,
     db::{
-        Completion, DbError, ImageRow, ImageStats, JobState, Listed, Made, MetaRepo, NewImage, PageQuery, StuckJob,
-        VariantRow,
+        Completion, DbError, Event, ImageRow, ImageStats, JobState, Listed, Made, MetaRepo, NewImage, PageQuery,
+        StuckJob, VariantRow,
     },
     imaging::Format,
     notify::{Notifier, NotifyError, Subscription},
@@ -214,6 +214,9 @@ impl MetaRepo for Tap<dyn MetaRepo> {
     }
     async fn stale_deletes(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<ImageRow>, DbError> {
         self.around(Call::new("meta.stale_deletes", ""), Fault::db, self.inner.stale_deletes(before, limit)).await
+    }
+    async fn events(&self, after: i64, limit: u32) -> Result<Vec<Event>, DbError> {
+        self.around(Call::new("meta.events", ""), Fault::db, self.inner.events(after, limit)).await
     }
     async fn check(&self) -> Result<(), DbError> {
         self.around(Call::new("meta.check", ""), Fault::db, self.inner.check()).await

@@ -255,6 +255,8 @@ pub trait MetaRepo: Send + Sync {
     /// Images marked for deletion before `before` and still there: deletes
     /// that died on the way, oldest first.
     async fn stale_deletes(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<ImageRow>, DbError>;
+    /// The change feed after `after`, in `seq` order, at most `limit`.
+    async fn events(&self, after: i64, limit: u32) -> Result<Vec<Event>, DbError>;
     async fn check(&self) -> Result<(), DbError>;
 }
 
@@ -270,6 +272,19 @@ pub struct ImageStats {
     /// Images by type: the sniffed one once a job has read the original,
     /// else the stored `object_type`.
     pub by_type: Vec<(String, i64)>,
+}
+
+/// A change of an image's state, as the change feed records it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Event {
+    /// Its place in the feed: later changes have larger numbers (on MySQL
+    /// a number may appear after larger ones: it is taken at insert, the
+    /// row seen at commit).
+    pub seq: i64,
+    pub image_id: i64,
+    /// `pending`, `processing`, `done`, `failed` or `deleted`.
+    pub status: String,
+    pub at: NaiveDateTime,
 }
 
 /// A job that stopped moving, with what re-enqueueing it needs.

@@ -372,6 +372,16 @@ macro_rules! meta_repo {
                 Ok(sqlx::query_as(sql).bind(before).bind(limit).fetch_all(&self.pool).await?)
             }
 
+            async fn events(&self, after: i64, limit: u32) -> Result<Vec<$crate::db::Event>, $crate::db::DbError> {
+                Ok(sqlx::query_as(
+                    "SELECT seq, image_id, status, at FROM imaged_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn check(&self) -> Result<(), $crate::db::DbError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

@@ -130,7 +130,8 @@ impl Dialect for SqliteRepo {
     }
 
     async fn set_job(&self, image_id: i64, state: &JobState) -> Result<(), DbError> {
-        sqlx::query(
+        let mut tx = write_tx(&self.pool).await?;
+        let set = sqlx::query(
             "INSERT INTO imaged_jobs (image_id, status, error, content_type, updated_at)
              SELECT id, ?, ?, ?, ? FROM images WHERE id = ?
              ON CONFLICT (image_id) DO UPDATE SET status = excluded.status, error = excluded.error,
@@ -143,8 +144,12 @@ impl Dialect for SqliteRepo {
         .bind(Utc::now().naive_utc())
         .bind(image_id)
         .bind(&state.source_tag)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if set.rows_affected() > 0 {
+            Self::record_event(&mut tx, image_id, state.status.as_str()).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

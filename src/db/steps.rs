@@ -1,6 +1,8 @@
 //! The steps both databases take inside a transaction of their own (the
 //! dialect decides how it begins and what it locks): `insert_rows`,
-//! `made_state`, `delete_rows` and `complete_in` (with `record_made`), written once and expanded
+//! `made_state`, `delete_rows` and `complete_in` (with `record_made`), and
+//! `record_event`, which each of them that changes an image's state calls
+//! (and `set_job` on each backend), written once and expanded
 //! for each backend's connection type by `transaction_steps!`, which
 //! `meta_repo!` (`shared.rs`) invokes.
 
@@ -61,7 +63,24 @@ macro_rules! transaction_steps {
                 .bind(chrono::Utc::now().naive_utc())
                 .execute(&mut *conn)
                 .await?;
+                Self::record_event(&mut *conn, id, "pending").await?;
                 Ok(id)
+            }
+
+            /// Appends a change of image `image_id`'s state to the change
+            /// feed, in the caller's transaction.
+            async fn record_event(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                image_id: i64,
+                status: &str,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query("INSERT INTO imaged_events (image_id, status, at) VALUES (?, ?, ?)")
+                    .bind(image_id)
+                    .bind(status)
+                    .bind(chrono::Utc::now().naive_utc())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
             }
 
             /// Removes the image's row, job, variants and delete mark; the
@@ -82,7 +101,11 @@ macro_rules! transaction_steps {
                     let sql = sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE image_id = ?"));
                     sqlx::query(sql).bind(id).execute(&mut *conn).await?;
                 }
-                Ok((deleted.rows_affected() > 0).then_some(variants))
+                if deleted.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                Self::record_event(&mut *conn, id, "deleted").await?;
+                Ok(Some(variants))
             }
 
             /// `complete_job` within the caller's transaction, which it
@@ -142,6 +165,7 @@ macro_rules! transaction_steps {
                 .bind(image_id)
                 .execute(&mut *conn)
                 .await?;
+                Self::record_event(&mut *conn, image_id, "done").await?;
                 let source = made.source;
                 if source.size as i64 != state.object_size || source.last_modified != state.last_modified {
                     sqlx::query("UPDATE images SET object_size = ?, last_modified = ?, object_type = ? WHERE id = ?")

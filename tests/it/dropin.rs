@@ -19,9 +19,10 @@ use sqlx::{Connection, MySqlConnection};
 const PUBLIC_HOSTNAME: &str = "ec2-198-51-100-7.compute-1.amazonaws.com";
 
 /// imaged's tables, as every migration so far named them.
-const IMAGED_TABLES: [&str; 7] = [
+const IMAGED_TABLES: [&str; 8] = [
     "imaged_blob_journal",
     "imaged_deletes",
+    "imaged_events",
     "imaged_jobs",
     "imaged_migrations",
     "imaged_objects",

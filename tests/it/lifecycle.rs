@@ -94,3 +94,27 @@ async fn a_bucket_delete_after_the_sizes_changed_removes_every_variant_the_image
     assert!(app.blob_keys().await.is_empty(), "left: {:?}", app.blob_keys().await);
     app.stop().await;
 }
+
+/// Every change of an image's state is in the change feed, in order, once:
+/// from the upload to done and the delete, and from the upload to failed.
+#[actix_web::test]
+async fn the_change_feed_records_each_step_of_an_images_life_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn(settings(dir.path()).await).await;
+    let made = app.upload_ok("kept.jpg", jpeg(320, 240)).await;
+    assert_eq!(app.finished(made).await["status"], "done");
+    assert_eq!(app.delete(&format!("/api/image/{made}")).await.status(), 200);
+    let whole = jpeg(320, 240);
+    let broken = app.upload_ok("cut.jpg", whole[..whole.len() / 3].to_vec()).await;
+    assert_eq!(app.finished(broken).await["status"], "failed");
+
+    let feed = app.backends.meta.events(0, 1000).await.unwrap();
+    assert!(feed.windows(2).all(|w| w[0].seq < w[1].seq), "in order of seq: {feed:?}");
+    let of = |id: i64| feed.iter().filter(|e| e.image_id == id).map(|e| e.status.as_str()).collect::<Vec<_>>();
+    assert_eq!(of(made), ["pending", "processing", "done", "deleted"], "{feed:?}");
+    assert_eq!(of(broken), ["pending", "processing", "failed"], "{feed:?}");
+    let after = feed[2].seq;
+    assert_eq!(app.backends.meta.events(after, 1000).await.unwrap(), feed[3..], "read on from a seq");
+    assert_eq!(app.backends.meta.events(0, 2).await.unwrap(), feed[..2], "at most the limit");
+    app.stop().await;
+}

@@ -11,7 +11,7 @@ use anyhow::bail;
 use sqlx::{Executor, MySqlConnection};
 
 /// imaged's tables, as every migration so far named them.
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "imaged_migrations",
     "imaged_objects",
     "imaged_jobs",
@@ -19,6 +19,7 @@ const TABLES: [&str; 7] = [
     "imaged_blob_journal",
     "imaged_sent_notices",
     "imaged_deletes",
+    "imaged_events",
 ];
 
 /// CloudX's own statement, run in its database: on one CloudX has been

@@ -159,6 +159,7 @@ impl MysqlRepo {
         .bind(Utc::now().naive_utc())
         .execute(&mut *tx)
         .await?;
+        Self::record_event(&mut tx, image_id, state.status.as_str()).await?;
         tx.commit().await
     }
 
