@@ -218,6 +218,9 @@ impl MetaRepo for Tap<dyn MetaRepo> {
     async fn events(&self, after: i64, limit: u32) -> Result<Vec<Event>, DbError> {
         self.around(Call::new("meta.events", ""), Fault::db, self.inner.events(after, limit)).await
     }
+    async fn prune_events(&self, before: NaiveDateTime) -> Result<u64, DbError> {
+        self.around(Call::new("meta.prune_events", ""), Fault::db, self.inner.prune_events(before)).await
+    }
     async fn check(&self) -> Result<(), DbError> {
         self.around(Call::new("meta.check", ""), Fault::db, self.inner.check()).await
     }

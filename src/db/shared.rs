@@ -382,6 +382,11 @@ macro_rules! meta_repo {
                 .await?)
             }
 
+            async fn prune_events(&self, before: chrono::NaiveDateTime) -> Result<u64, $crate::db::DbError> {
+                let pruned = sqlx::query("DELETE FROM imaged_events WHERE at < ?").bind(before).execute(&self.pool).await?;
+                Ok(pruned.rows_affected())
+            }
+
             async fn check(&self) -> Result<(), $crate::db::DbError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

@@ -44,6 +44,9 @@ const PASS_DEADLINE: Duration = Duration::from_secs(300);
 /// Notices sent once by text are remembered this long: SQS keeps a message
 /// at most 14 days.
 const SENT_NOTICES_KEPT: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Changes stay in the change feed this long: a page that has been away
+/// longer reads its first page again rather than resume.
+const EVENTS_KEPT: Duration = Duration::from_secs(3600);
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,8 @@ pub struct Report {
     pub deletes_finished: u32,
     /// Delete notices claimed so long ago that no message carries them.
     pub notices_forgotten: u64,
+    /// Changes older than the change feed keeps.
+    pub events_forgotten: u64,
 }
 
 pub struct Reconciler {
@@ -79,6 +84,7 @@ impl Reconciler {
         // Past SQS's longest retention, no message can carry the notice again.
         let sent_before = Utc::now().naive_utc() - SENT_NOTICES_KEPT;
         report.notices_forgotten += self.meta.prune_sent_notices(sent_before).await?;
+        report.events_forgotten += self.meta.prune_events(Utc::now().naive_utc() - EVENTS_KEPT).await?;
         let stuck = self.meta.stuck_jobs(before, BATCH).await?;
         // Asked only when a pending job is stuck; a queue that cannot tell
         // counts as one with a backlog.

@@ -116,5 +116,12 @@ async fn the_change_feed_records_each_step_of_an_images_life_in_order() {
     let after = feed[2].seq;
     assert_eq!(app.backends.meta.events(after, 1000).await.unwrap(), feed[3..], "read on from a seq");
     assert_eq!(app.backends.meta.events(0, 2).await.unwrap(), feed[..2], "at most the limit");
+
+    // Pruned by age: nothing is older than an hour; everything is older than a second from now.
+    let now = chrono::Utc::now().naive_utc();
+    assert_eq!(app.backends.meta.prune_events(now - chrono::Duration::hours(1)).await.unwrap(), 0);
+    let all = app.backends.meta.prune_events(now + chrono::Duration::seconds(1)).await.unwrap();
+    assert_eq!(all, feed.len() as u64);
+    assert_eq!(app.backends.meta.events(0, 1000).await.unwrap(), []);
     app.stop().await;
 }
