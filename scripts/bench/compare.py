@@ -82,13 +82,12 @@ def main():
     args = ap.parse_args()
     tools = args.tools.split(",")
     rows = list(csv.DictReader(open(args.corpus / "MANIFEST.tsv"), delimiter="\t"))
+    files = {c: [str(args.corpus / r["file"]) for r in rows if r["class"] == c] for c in CLASSES}
+    every = [f for c in CLASSES for f in files[c]]
     if args.only == "phones":
         return phones_section(args.imaged, rows, args.corpus, [t for t in tools if t != "pillow"], args.runs)
     if args.only == "daemon":
-        every = [str(args.corpus / r["file"]) for c in CLASSES for r in rows if r["class"] == c]
         return daemon_section(args.imaged, rows, args.corpus, every, Path(tempfile.mkdtemp(prefix="imaged-cli.")), {})
-    files = {c: [str(args.corpus / r["file"]) for r in rows if r["class"] == c] for c in CLASSES}
-    every = [f for c in CLASSES for f in files[c]]
     work = Path(tempfile.mkdtemp(prefix="imaged-compare."))
     print(f"corpus: {len(rows)} files, {sum(float(r['megapixels']) for r in rows):.1f} MP; "
           + ", ".join(f"{c} {len(files[c])}" for c in CLASSES) + f"; best of {args.runs}, one core (taskset -c 0)")

@@ -73,7 +73,7 @@ impl Kind {
     /// Whether this host reads it: HEIC and AVIF need the system's libheif.
     pub fn readable(self) -> Result<(), ImagingError> {
         match self {
-            Self::Heic | Self::Avif => heif::library().map(drop).map_err(ImagingError::NoLibheif),
+            Self::Heic | Self::Avif => heif::require(),
             _ => Ok(()),
         }
     }

@@ -159,15 +159,25 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub fn read(bytes: &'a [u8]) -> Result<Self, Error> {
+    /// An empty context, to read into or encode into.
+    fn new() -> Result<Self, Error> {
         let api = api().map_err(|why| Error { subcode: 0, message: why.to_owned() })?;
         // SAFETY: a fresh context, owned by the value returned (freed on drop).
         let raw = unsafe { (api.heif_context_alloc)() };
         assert!(!raw.is_null(), "libheif could not allocate a context");
-        let context = Self { api, raw, _bytes: PhantomData };
+        Ok(Self { api, raw, _bytes: PhantomData })
+    }
+
+    pub fn read(bytes: &'a [u8]) -> Result<Self, Error> {
+        let context = Self::new()?;
         // SAFETY: `bytes` outlive the context, which borrows them.
         let read = unsafe {
-            (api.heif_context_read_from_memory_without_copy)(raw, bytes.as_ptr().cast(), bytes.len(), std::ptr::null())
+            (context.api.heif_context_read_from_memory_without_copy)(
+                context.raw,
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                std::ptr::null(),
+            )
         };
         check(read)?;
         Ok(context)
@@ -304,7 +314,8 @@ impl Drop for Image {
 /// libheif's AV1 encoder (libaom) at `quality` (0–100) and `speed` (0–9),
 /// on this thread alone, 4:2:0.
 pub fn encode_avif(width: u32, height: u32, rgb: &[u8], quality: u8, speed: u8) -> Result<Vec<u8>, Error> {
-    let api = api().map_err(|why| Error { subcode: 0, message: why.to_owned() })?;
+    let context = Context::new()?;
+    let api = context.api;
     let (w, h) = (c_int::try_from(width).expect("a thumbnail's width"), c_int::try_from(height).expect("its height"));
     let mut raw = std::ptr::null_mut();
     // SAFETY: a fresh image, released by `Image`'s drop.
@@ -320,9 +331,6 @@ pub fn encode_avif(width: u32, height: u32, rgb: &[u8], quality: u8, speed: u8) 
         to[..from.len()].copy_from_slice(from);
     }
 
-    // SAFETY: a fresh context, freed by `Context`'s drop.
-    let context = Context { api, raw: unsafe { (api.heif_context_alloc)() }, _bytes: PhantomData };
-    assert!(!context.raw.is_null(), "libheif could not allocate a context");
     let mut encoder = std::ptr::null_mut();
     check(unsafe { (api.heif_context_get_encoder_for_format)(context.raw, COMPRESSION_AV1, &mut encoder) })?;
     // SAFETY: the encoder is released once, whatever happens between.

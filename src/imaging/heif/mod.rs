@@ -44,7 +44,7 @@ pub fn sniff(bytes: &[u8]) -> Option<Kind> {
 /// holds at the peak: the decoder's planes (up to 4:4:4, two bytes a
 /// sample above 8 bits), libheif's interleaved RGB(A) and the flattened copy.
 pub fn probe(bytes: &[u8], kind: Kind) -> Result<(Probe, u64), ImagingError> {
-    ffi::version().map_err(ImagingError::NoLibheif)?;
+    require()?;
     if !whole(bytes) {
         return Err(ImagingError::Truncated);
     }
@@ -58,6 +58,11 @@ pub fn probe(bytes: &[u8], kind: Kind) -> Result<(Probe, u64), ImagingError> {
 /// The libheif this process reads HEIC and AVIF with, or why it has none.
 pub fn library() -> Result<&'static str, &'static str> {
     ffi::version()
+}
+
+/// Refuses, with the reason, on a host without libheif.
+pub fn require() -> Result<(), ImagingError> {
+    ffi::version().map(drop).map_err(ImagingError::NoLibheif)
 }
 
 /// Whether the top-level boxes end where the bytes do: a file cut short
@@ -104,7 +109,7 @@ pub const AVIF_SPEED: u8 = 8;
 
 /// RGB samples as a lossy AVIF at libheif's `quality` (0–100).
 pub fn encode_avif(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, ImagingError> {
-    ffi::version().map_err(ImagingError::NoLibheif)?;
+    require()?;
     ffi::encode_avif(width, height, rgb, quality, AVIF_SPEED)
         .map_err(|e| ImagingError::Encode(format!("AVIF: {}", e.message)))
 }
