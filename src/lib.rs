@@ -12,6 +12,7 @@
 //! - `api`       HTTP handlers, one file per resource; errors → status codes
 //! - `messages`  queue bodies, one leaf file per format
 //! - `images`    an image's life: accept, make, delete, forget, repair; every removal of its blobs
+//! - `feed`      the change feed, read once per host and pushed to `/api/events`
 //! - `jobs`      the job pipeline, the reconciler, retry-or-abort errors
 //! - `imaging`   the resize core (probe, decode, resize, encode) and its CPU pool
 //! - `keys`      object keys of originals and variants
@@ -27,6 +28,7 @@ pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod feed;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod images;

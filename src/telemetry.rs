@@ -29,6 +29,10 @@ pub const HTTP_REQUESTS_TOTAL: &str = "imaged_http_requests_total";
 pub const HTTP_REQUEST_SECONDS: &str = "imaged_http_request_seconds";
 /// Upload bytes being received, against `http.upload_bytes_in_flight`.
 pub const UPLOAD_BYTES_IN_FLIGHT: &str = "imaged_http_upload_in_flight_bytes";
+/// `/api/events` streams open on this host, against `http.max_event_streams`.
+pub const EVENT_STREAMS: &str = "imaged_http_event_streams";
+/// `/api/events` requests refused (503) because the host had its most open.
+pub const EVENT_STREAMS_REFUSED_TOTAL: &str = "imaged_http_event_streams_refused_total";
 /// Units of background work that failed, by `worker`; each is backed off.
 pub const WORKER_ERRORS_TOTAL: &str = "imaged_worker_errors_total";
 /// 1 for the `state` each background `worker` is in, 0 for the others.
@@ -86,6 +90,13 @@ pub const FAMILIES: &[Family] = &[
     family(HTTP_REQUESTS_TOTAL, Kind::Counter, Unit::Count, "HTTP requests, by route pattern and status."),
     family(HTTP_REQUEST_SECONDS, Kind::Histogram, Unit::Seconds, "HTTP request latency, by route pattern."),
     family(UPLOAD_BYTES_IN_FLIGHT, Kind::Gauge, Unit::Bytes, "Upload bytes being received, all requests together."),
+    family(EVENT_STREAMS, Kind::Gauge, Unit::Count, "Event streams (/api/events) open on this host."),
+    family(
+        EVENT_STREAMS_REFUSED_TOTAL,
+        Kind::Counter,
+        Unit::Count,
+        "Event streams refused because http.max_event_streams were open.",
+    ),
     family(
         WORKER_ERRORS_TOTAL,
         Kind::Counter,

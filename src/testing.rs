@@ -218,6 +218,9 @@ impl MetaRepo for Tap<dyn MetaRepo> {
     async fn events(&self, after: i64, limit: u32) -> Result<Vec<Event>, DbError> {
         self.around(Call::new("meta.events", ""), Fault::db, self.inner.events(after, limit)).await
     }
+    async fn event_span(&self) -> Result<Option<(i64, i64)>, DbError> {
+        self.around(Call::new("meta.event_span", ""), Fault::db, self.inner.event_span()).await
+    }
     async fn prune_events(&self, before: NaiveDateTime) -> Result<u64, DbError> {
         self.around(Call::new("meta.prune_events", ""), Fault::db, self.inner.prune_events(before)).await
     }

@@ -7,6 +7,7 @@ mod conditional;
 mod cors;
 mod direct;
 mod error;
+mod events;
 mod file;
 mod gallery;
 mod health;
@@ -34,7 +35,7 @@ pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use upload::open_spool;
 
-use crate::{backends::Backends, config::Settings, images::Images, liveness::Liveness};
+use crate::{backends::Backends, config::Settings, feed::Feed, images::Images, liveness::Liveness};
 
 /// What the handlers share.
 pub struct AppState {
@@ -59,6 +60,10 @@ pub struct AppState {
     pub stats_window: Duration,
     /// Direct uploads to imaged itself (the file store).
     pub grants: direct::Grants,
+    /// The changes `/api/events` streams; its reader is started with the host.
+    pub feed: Feed,
+    /// Permits of `http.max_event_streams`, one per open stream.
+    pub event_streams: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -84,6 +89,8 @@ impl AppState {
             api_tokens,
             stats_window: Duration::from_secs(settings.http.stats_window_secs),
             grants: direct::Grants::new(Duration::from_secs(settings.http.upload_url_expiry_secs)),
+            feed: Feed::default(),
+            event_streams: Arc::new(Semaphore::new(settings.http.max_event_streams.min(Semaphore::MAX_PERMITS))),
         }
     }
 }
@@ -97,6 +104,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     use web::{delete, get, head, post, put, resource};
     cfg.service(resource("/api/image").route(get().to(image::list)).route(guarded(post().to(upload::upload))))
         .service(resource("/api/images").route(get().to(list::page)))
+        .service(resource("/api/events").route(get().to(events::events)))
         .service(resource("/api/image/upload_url").route(guarded(get().to(direct::upload_url))))
         // A direct upload carries its own signed grant instead of a token.
         .service(resource("/api/image/direct/{grant}").route(put().to(direct::put)))

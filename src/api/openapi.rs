@@ -12,14 +12,14 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use super::{direct, file, health, image, list, notification, stats, thumbnails, upload};
+use super::{direct, events, file, health, image, list, notification, stats, thumbnails, upload};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "imaged", description = "CloudX-compatible image API with thumbnails."),
     servers((url = "/api")),
     paths(
-        image::list, list::page, upload::upload, direct::upload_url, direct::put, image::get, image::delete, file::download,
+        image::list, list::page, events::events, upload::upload, direct::upload_url, direct::put, image::get, image::delete, file::download,
         thumbnails::status, file::thumbnail,
         notification::list, notification::subscribe, notification::unsubscribe,
         stats::stats, health::healthz, health::readyz,

@@ -80,6 +80,8 @@ pub struct HttpSettings {
     /// comma-separated; none → no CORS headers.
     #[serde(deserialize_with = "parse::origins")]
     pub cors_origins: Vec<String>,
+    /// `/api/events` streams one host keeps open at once; beyond, 503.
+    pub max_event_streams: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -257,6 +257,8 @@ pub trait MetaRepo: Send + Sync {
     async fn stale_deletes(&self, before: NaiveDateTime, limit: u32) -> Result<Vec<ImageRow>, DbError>;
     /// The change feed after `after`, in `seq` order, at most `limit`.
     async fn events(&self, after: i64, limit: u32) -> Result<Vec<Event>, DbError>;
+    /// The first and last `seq` the change feed holds; `None` when empty.
+    async fn event_span(&self) -> Result<Option<(i64, i64)>, DbError>;
     /// Forgets the changes made before `before`; how many.
     async fn prune_events(&self, before: NaiveDateTime) -> Result<u64, DbError>;
     async fn check(&self) -> Result<(), DbError>;

@@ -382,6 +382,12 @@ macro_rules! meta_repo {
                 .await?)
             }
 
+            async fn event_span(&self) -> Result<Option<(i64, i64)>, $crate::db::DbError> {
+                let (first, last): (Option<i64>, Option<i64>) =
+                    sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM imaged_events").fetch_one(&self.pool).await?;
+                Ok(first.zip(last))
+            }
+
             async fn prune_events(&self, before: chrono::NaiveDateTime) -> Result<u64, $crate::db::DbError> {
                 let pruned = sqlx::query("DELETE FROM imaged_events WHERE at < ?").bind(before).execute(&self.pool).await?;
                 Ok(pruned.rows_affected())

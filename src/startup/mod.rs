@@ -106,6 +106,7 @@ impl Application {
         let liveness = Liveness::default();
         let state =
             AppState::new(&backends, images.clone(), &settings, liveness.clone(), tokens, shutdown.clone(), spool);
+        let feed = state.feed.reader(backends.meta.clone());
         let state = web::Data::new(state);
         let origins = settings.http.cors_origins.clone();
         let mut server = HttpServer::new(move || {
@@ -141,6 +142,7 @@ impl Application {
         let services_stop = CancellationToken::new();
         let services = Runner::new(liveness.clone(), services_stop.clone(), TaskTracker::new());
         let progress = start_pollers(&settings, &backends, &images, &runner, &services, &jobs, &liveness)?;
+        runner.spawn(feed);
         if settings.reconcile.interval_secs > 0 {
             runner.spawn(reconciler(&settings, &backends, images));
         }

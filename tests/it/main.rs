@@ -15,6 +15,7 @@ mod downloads;
 mod drain;
 mod dropin;
 mod embedded;
+mod events;
 mod fail_once;
 mod formats;
 mod fuzz_seeds;

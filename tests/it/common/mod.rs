@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod events;
 pub mod faults;
 pub mod heif;
 pub mod metadata;
