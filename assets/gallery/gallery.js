@@ -1,12 +1,13 @@
 // The imaged gallery: uploads (through /api/image/upload_url, so on S3 the
 // bytes go straight to the bucket), a grid filled a page of /api/images at
-// a time as it scrolls (the newest page read again every 2 s, one
-// request), a detail view, delete, and the e-mail subscription. Plain DOM,
-// no framework.
+// a time as it scrolls, with only the cards near the screen in the page,
+// kept current by /api/events; a detail view, delete, and the e-mail
+// subscription. Plain DOM, no framework.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const POLL_MS = 2000;
+const POLL_MS = 2000; // the newest page read again while /api/events is down
+const FOLLOW_AGAIN_MS = 30000; // after the stream was refused
 const PAGE = 48; // cards a page of /api/images brings
 const GRID_SIZE = 256; // the thumbnail shown in the grid: the smallest at least this large
 const images = new Map(); // id -> an item of /api/images
@@ -104,7 +105,7 @@ async function upload(file) {
     const grant = await api(`/api/image/upload_url?${query}`);
     await put(grant, file, item.progress);
     item.done();
-    refresh();
+    if (polling) refresh(); // else /api/events says when it is in
   } catch (err) {
     item.fail(err.message);
   }
@@ -134,7 +135,7 @@ function card(item) {
   frame.append(thumb
     ? element('img', { src: thumb.url, alt: '', width: thumb.width, height: thumb.height, loading: 'lazy' })
     : element('span', { textContent: item.status }));
-  const button = element('button', { type: 'button', className: 'card' }, frame,
+  const button = element('button', { type: 'button', className: 'card', title: `${name}\n${stateText(item)}` }, frame,
     element('span', { className: 'name', textContent: name }),
     element('span', { className: `state ${item.status}`, textContent: stateText(item) }));
   button.setAttribute('aria-label', `${name}, ${stateText(item)}: open details`);
@@ -146,11 +147,44 @@ function card(item) {
   return li;
 }
 
+let order = []; // the ids of `images`, newest first
+
+function changedImages() {
+  order = [...images.keys()].sort((a, b) => b - a);
+  render();
+}
+
+// Only the cards near the screen are in the page; padding above and below
+// the grid stands for the rest, so it scrolls as if all were there. Every
+// card has the same height (one line of name, one of state).
+const NEAR_ROWS = 4; // rows kept beyond each edge of the screen
+let rowHeight = 0; // of a card and the gap below it; 0 until one is measured
+
+function columns(grid) {
+  return Math.max(1, getComputedStyle(grid).gridTemplateColumns.split(' ').filter(Boolean).length);
+}
+
+function shownRange(grid, cols) {
+  if (!rowHeight) return [0, Math.min(order.length, PAGE)];
+  const top = grid.getBoundingClientRect().top + window.scrollY;
+  const first = Math.max(0, Math.floor((window.scrollY - top) / rowHeight) - NEAR_ROWS);
+  const last = Math.ceil((window.scrollY + window.innerHeight - top) / rowHeight) + NEAR_ROWS;
+  return [Math.min(order.length, first * cols), Math.min(order.length, last * cols)];
+}
+
+// A card's height and the gap below it, from a card in the page.
+function measure(grid) {
+  if (rowHeight || !grid.firstElementChild) return;
+  rowHeight = grid.firstElementChild.getBoundingClientRect().height + (parseFloat(getComputedStyle(grid).rowGap) || 0);
+}
+
 function render() {
   const grid = $('grid');
-  const ids = [...images.keys()].sort((a, b) => b - a);
+  measure(grid);
+  const cols = columns(grid);
+  const [from, to] = shownRange(grid, cols);
   const existing = new Map([...grid.children].map((li) => [Number(li.dataset.id), li]));
-  ids.forEach((id, index) => {
+  order.slice(from, to).forEach((id, offset) => {
     const item = images.get(id);
     let li = existing.get(id);
     if (!li || li.dataset.key !== cardKey(item)) {
@@ -160,17 +194,33 @@ function render() {
       if (focused) fresh.querySelector('button').focus();
       li = fresh;
     }
-    if (grid.children[index] !== li) grid.insertBefore(li, grid.children[index]);
+    li.setAttribute('aria-posinset', String(from + offset + 1));
+    li.setAttribute('aria-setsize', next ? '-1' : String(order.length));
+    if (grid.children[offset] !== li) grid.insertBefore(li, grid.children[offset]);
     existing.delete(id);
   });
   for (const li of existing.values()) li.remove();
-  $('empty').hidden = ids.length > 0 || next === undefined;
-  $('count').textContent = ids.length ? `(${ids.length}${next ? '+' : ''})` : '';
+  if (!rowHeight && grid.firstElementChild) {
+    redraw(); // the first cards are in: now the rest can be placed
+    return;
+  }
+  const rows = (n) => Math.ceil(n / cols) * rowHeight;
+  grid.style.paddingTop = `${rows(from)}px`;
+  grid.style.paddingBottom = `${rows(order.length) - rows(to)}px`;
+  $('empty').hidden = order.length > 0 || next === undefined;
+  $('count').textContent = order.length ? `(${order.length}${next ? '+' : ''})` : '';
+}
+
+let drawing = false;
+function redraw() {
+  if (drawing) return;
+  drawing = true;
+  requestAnimationFrame(() => { drawing = false; render(); });
 }
 
 // One page of /api/images: the cards' rows, jobs and thumbnails at once.
-function pageQuery(cursor) {
-  const query = new URLSearchParams({ limit: String(PAGE), thumbnail: String(GRID_SIZE) });
+function pageQuery(cursor, limit = PAGE) {
+  const query = new URLSearchParams({ limit: String(limit), thumbnail: String(GRID_SIZE) });
   if (filter()) query.set('status', filter());
   if (cursor) query.set('cursor', cursor);
   return `/api/images?${query}`;
@@ -195,8 +245,9 @@ async function refresh() {
     const oldest = page.next === null ? -Infinity : Math.min(...shown);
     for (const id of [...images.keys()]) if (id >= oldest && !shown.has(id)) images.delete(id);
     for (const item of page.images) images.set(item.id, item);
+    newestPage = oldest;
     if (next === undefined || (page.next === null && images.size === page.images.length)) next = page.next;
-    render();
+    changedImages();
     watchTheEnd();
   } catch (err) {
     $('count').textContent = `(could not refresh: ${err.message})`;
@@ -214,7 +265,7 @@ async function more() {
     if (mine !== generation) return;
     for (const item of page.images) images.set(item.id, item);
     next = page.next;
-    render();
+    changedImages();
     watchTheEnd();
   } catch (err) {
     $('count').textContent = `(could not load more: ${err.message})`;
@@ -235,8 +286,72 @@ function restart() {
   generation += 1;
   images.clear();
   next = undefined;
-  render();
+  changedImages();
   refresh();
+}
+
+// ---- pushed changes
+
+// /api/events says when an image changes; the page then reads the newest
+// page again (new images, and changes to those on it), or the one card
+// that changed further down. Nothing is read while nothing changes. While
+// the stream is down, the newest page is read every few seconds instead.
+let newestPage = Infinity; // the oldest id the newest page holds
+const due = new Set(); // ids changed further down than the newest page
+let dueNewest = false;
+let flushing = null;
+
+function changed(change) {
+  const id = change.image_id;
+  if (change.status === 'deleted') {
+    if (images.delete(id)) changedImages();
+    return;
+  }
+  if (id >= newestPage || !order.length) dueNewest = true;
+  else if (images.has(id)) due.add(id);
+  else return;
+  flushing = flushing || setTimeout(flush, 100);
+}
+
+async function flush() {
+  flushing = null;
+  if (dueNewest) {
+    dueNewest = false;
+    refresh();
+  }
+  const ids = [...due];
+  due.clear();
+  for (const id of ids) {
+    try {
+      const page = await api(pageQuery(String(id + 1), 1));
+      const item = page.images.find((i) => i.id === id);
+      if (item) images.set(id, item); else images.delete(id);
+      changedImages();
+    } catch (err) {
+      $('count').textContent = `(could not refresh: ${err.message})`;
+    }
+  }
+}
+
+let polling = null;
+function poll(on) {
+  if (on && !polling) polling = setInterval(() => document.visibilityState === 'visible' && refresh(), POLL_MS);
+  if (!on && polling) polling = clearInterval(polling) || null;
+}
+
+function follow() {
+  const stream = new EventSource('/api/events');
+  stream.addEventListener('open', () => poll(false));
+  // A new stream starts after the change it names: what the first read
+  // missed is read once more.
+  stream.addEventListener('ready', () => refresh());
+  stream.addEventListener('image', (e) => changed(JSON.parse(e.data)));
+  stream.addEventListener('reset', () => restart());
+  stream.addEventListener('error', () => {
+    poll(true);
+    // Refused (too many streams on this host): try again later.
+    if (stream.readyState === EventSource.CLOSED) setTimeout(follow, FOLLOW_AGAIN_MS);
+  });
 }
 
 // ---- the detail view
@@ -282,9 +397,7 @@ async function remove(id, name) {
   try {
     await api(`/api/image/${id}`, { method: 'DELETE' });
     $('detail').close();
-    images.delete(id);
-    render();
-    refresh();
+    if (images.delete(id)) changedImages();
   } catch (err) {
     $('detail-status').textContent = `Could not delete: ${err.message}`;
   }
@@ -328,8 +441,11 @@ function start() {
 
   $('status-filter').addEventListener('change', restart);
 
+  window.addEventListener('scroll', redraw, { passive: true });
+  window.addEventListener('resize', () => { rowHeight = 0; redraw(); });
+
   refresh();
-  setInterval(() => document.visibilityState === 'visible' && refresh(), POLL_MS);
+  follow();
 }
 
 start();

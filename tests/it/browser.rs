@@ -78,3 +78,45 @@ async fn the_gallery_pages_through_the_images_as_it_scrolls() {
     assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
     app.stop().await;
 }
+
+/// The gallery over 10,000 images (100 made by imaged, the rest copies of
+/// their rows sharing their objects), on a desktop window and a phone
+/// screen: at most 10 API requests for a first visit, none from an idle
+/// tab, pages as it scrolls with only the cards near the screen in the
+/// page, and an upload in one tab pushed to another. On both backend sets;
+/// the figures it prints are in BENCHMARKS.md.
+#[actix_web::test]
+async fn the_gallery_at_ten_thousand_images_pages_stays_quiet_and_is_pushed_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = common::settings(dir.path()).await;
+    let app = spawn(settings.clone()).await;
+    let (made, total) = (100, 10_000);
+    let mut ids = Vec::new();
+    for i in 0..made {
+        ids.push(app.upload_ok(&format!("photo {i}.jpg"), jpeg(320, 240)).await);
+    }
+    for id in &ids {
+        app.finished(*id).await;
+    }
+    assert_eq!(ids, (1..=made).collect::<Vec<i64>>(), "the made images come first");
+    common::seed::copies(&settings, made, total - made).await;
+    let stats = app.json("/api/stats").await;
+    assert_eq!((&stats["images"]["count"], &stats["jobs"]["done"]), (&total.into(), &total.into()), "{stats}");
+    let photo = dir.path().join("new.jpg");
+    std::fs::write(&photo, jpeg(320, 240)).unwrap();
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/scale.cjs");
+    let mut node = Command::new("node");
+    node.args([script, &app.address, &total.to_string(), &photo.to_string_lossy()]);
+    node.env("IMAGED_PLAYWRIGHT", playwright());
+    let out = tokio::task::spawn_blocking(move || node.output().expect("run node")).await.unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
+    let runs: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(runs.iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), ["desktop", "phone"]);
+    let backends = if common::on_aws() { "MariaDB + moto" } else { "embedded" };
+    for run in &runs {
+        eprintln!("gallery at {total} images ({backends}): {run}");
+    }
+    app.stop().await;
+}

@@ -13,6 +13,7 @@ pub mod heif;
 pub mod metadata;
 pub mod once;
 pub mod proxy;
+pub mod seed;
 
 use std::{path::Path, time::Duration};
 
