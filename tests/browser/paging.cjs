@@ -1,6 +1,7 @@
 // The gallery over more images than one page holds, in headless Chromium:
 // the first page of cards from one request, the next as the end of the
-// grid comes into view, the status filter, and no request per image.
+// grid comes into view, the status filter, no request per image, and a
+// read of the newest page every 2 s when the event stream is refused.
 //
 // node paging.cjs BASE_URL COUNT FAILED
 // IMAGED_PLAYWRIGHT: the playwright-core module; CHROMIUM: the browser.
@@ -44,6 +45,23 @@ withChromium(async (browser) => {
   const states = await page.$$eval('#grid li', (all) => all.map((li) => li.dataset.status));
   check(states.every((s) => s === 'failed'), `the failed filter shows ${states}`);
   check((await cards()) === failed, 'only the failed');
+
+  // Without the stream (a host refusing it: 503), the page reads its
+  // newest page every 2 s instead.
+  const offline = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  offline.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  await offline.route('**/api/events', (route) => route.fulfill({ status: 503, body: 'too many streams' }));
+  const reads = [];
+  offline.on('requestfinished', (r) => r.resourceType() === 'fetch' && reads.push(new URL(r.url())));
+  await offline.goto(base, { waitUntil: 'load' });
+  await offline.waitForFunction(() => document.querySelectorAll('#grid img').length > 0, null, { timeout: TIMEOUT });
+  const polled = Date.now();
+  while (reads.length < 3) {
+    check(Date.now() - polled < TIMEOUT, `without the stream, ${reads.length} reads of the newest page`);
+    await offline.waitForTimeout(100);
+  }
+  check(reads.every((u) => u.pathname === '/api/images' && !u.searchParams.has('cursor')),
+    `without the stream: ${reads.map((u) => u.pathname + u.search)}`);
 
   check(problems.length === 0, problems.join('; '));
   console.log(JSON.stringify({ cards: count, requests: api.length }));
