@@ -16,6 +16,24 @@ fn playwright() -> String {
     )
 }
 
+/// Runs `tests/browser/<script>` with `args` in node; what it printed, a
+/// JSON value per line.
+async fn run_script(script: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut node = Command::new("node");
+    node.arg(format!("{}/tests/browser/{script}", env!("CARGO_MANIFEST_DIR"))).args(args);
+    node.env("IMAGED_PLAYWRIGHT", playwright());
+    // The browser talks to the app on this thread's runtime: wait elsewhere.
+    let out = tokio::task::spawn_blocking(move || node.output().expect("run node")).await.unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The names of the screens a script's runs were on.
+fn screens(runs: &[serde_json::Value]) -> Vec<&str> {
+    runs.iter().map(|r| r["name"].as_str().unwrap()).collect()
+}
+
 #[actix_web::test]
 async fn the_gallery_uploads_shows_opens_and_deletes_an_image_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
@@ -28,16 +46,9 @@ async fn the_gallery_uploads_shows_opens_and_deletes_an_image_in_chromium() {
     let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/gallery.cjs");
-    let mut node = Command::new("node");
-    node.args([script, &app.address, &photo.to_string_lossy(), &shots.to_string_lossy(), &sizes.to_string()]);
-    node.env("IMAGED_PLAYWRIGHT", playwright());
-    // The browser talks to the app on this thread's runtime: wait elsewhere.
-    let out = tokio::task::spawn_blocking(move || node.output().expect("run node")).await.unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
-    let runs: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(runs.iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), ["desktop", "phone"]);
+    let args = [&app.address, &*photo.to_string_lossy(), &shots.to_string_lossy(), &sizes.to_string()];
+    let runs = run_script("gallery.cjs", &args).await;
+    assert_eq!(screens(&runs), ["desktop", "phone"]);
 
     for name in ["desktop", "phone"] {
         for step in ["grid", "detail", "deleted"] {
@@ -69,13 +80,7 @@ async fn the_gallery_pages_through_the_images_as_it_scrolls() {
         app.finished(id).await;
     }
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/paging.cjs");
-    let mut node = Command::new("node");
-    node.args([script, &app.address, &count.to_string(), &failed.to_string()]);
-    node.env("IMAGED_PLAYWRIGHT", playwright());
-    let out = tokio::task::spawn_blocking(move || node.output().expect("run node")).await.unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
+    run_script("paging.cjs", &[&app.address, &count.to_string(), &failed.to_string()]).await;
     app.stop().await;
 }
 
@@ -105,15 +110,8 @@ async fn the_gallery_at_ten_thousand_images_pages_stays_quiet_and_is_pushed_chan
     let photo = dir.path().join("new.jpg");
     std::fs::write(&photo, jpeg(320, 240)).unwrap();
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/scale.cjs");
-    let mut node = Command::new("node");
-    node.args([script, &app.address, &total.to_string(), &photo.to_string_lossy()]);
-    node.env("IMAGED_PLAYWRIGHT", playwright());
-    let out = tokio::task::spawn_blocking(move || node.output().expect("run node")).await.unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the browser run failed:\n{stdout}\n{stderr}");
-    let runs: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(runs.iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), ["desktop", "phone"]);
+    let runs = run_script("scale.cjs", &[&app.address, &total.to_string(), &photo.to_string_lossy()]).await;
+    assert_eq!(screens(&runs), ["desktop", "phone"]);
     let backends = if common::on_aws() { "MariaDB + moto" } else { "embedded" };
     for run in &runs {
         eprintln!("gallery at {total} images ({backends}): {run}");
