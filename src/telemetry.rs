@@ -169,6 +169,10 @@ fn describe() {
             Kind::Histogram => describe_histogram!(f.name, f.unit, f.help),
         }
     }
+    // Exported from the start, so that a panel has a series and
+    // `increase()` sees the first refusal.
+    metrics::gauge!(EVENT_STREAMS).increment(0.0);
+    metrics::counter!(EVENT_STREAMS_REFUSED_TOTAL).increment(0);
     let simd = crate::imaging::jpeg::simd().to_string();
     let libheif = crate::imaging::heif_library().unwrap_or("none");
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "simd" => simd, "libheif" => libheif).set(1.0);
