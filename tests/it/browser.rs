@@ -84,7 +84,7 @@ async fn the_gallery_pages_through_the_images_as_it_scrolls() {
     app.stop().await;
 }
 
-/// The gallery over 10,000 images (100 made by imaged, the rest copies of
+/// The gallery over 10,000 images (50 made by imaged, the rest copies of
 /// their rows sharing their objects), on a desktop window and a phone
 /// screen: at most 10 API requests for a first visit, none from an idle
 /// tab, pages as it scrolls with only the cards near the screen in the
@@ -95,7 +95,7 @@ async fn the_gallery_at_ten_thousand_images_pages_stays_quiet_and_is_pushed_chan
     let dir = tempfile::tempdir().unwrap();
     let settings = common::settings(dir.path()).await;
     let app = spawn(settings.clone()).await;
-    let (made, total) = (100, 10_000);
+    let (made, total) = (50, 10_000);
     let mut ids = Vec::new();
     for i in 0..made {
         ids.push(app.upload_ok(&format!("photo {i}.jpg"), jpeg(320, 240)).await);
