@@ -339,16 +339,32 @@ function poll(on) {
   if (!on && polling) polling = clearInterval(polling) || null;
 }
 
-function follow() {
-  const stream = new EventSource('/api/events');
-  stream.addEventListener('open', () => poll(false));
+// What the stream says, from the tabs' shared worker (events.js) or, where
+// a browser has none (Chrome on Android), from this tab's own stream.
+function heard(type, data) {
+  if (type === 'open' || type === 'down') document.documentElement.dataset.events = type;
+  if (type === 'open') poll(false);
+  else if (type === 'down') poll(true);
   // A new stream starts after the change it names: what the first read
   // missed is read once more.
-  stream.addEventListener('ready', () => refresh());
-  stream.addEventListener('image', (e) => changed(JSON.parse(e.data)));
-  stream.addEventListener('reset', () => restart());
+  else if (type === 'ready') refresh();
+  else if (type === 'image') changed(JSON.parse(data));
+  else if (type === 'reset') restart();
+}
+
+function follow() {
+  if (typeof SharedWorker === 'function') {
+    const worker = new SharedWorker('/assets/gallery-events.js');
+    worker.port.onmessage = (m) => heard(m.data.type, m.data.data);
+    worker.port.start();
+    window.addEventListener('pagehide', () => worker.port.postMessage('bye'), { once: true });
+    return;
+  }
+  const stream = new EventSource('/api/events');
+  stream.addEventListener('open', () => heard('open'));
+  for (const type of ['ready', 'image', 'reset']) stream.addEventListener(type, (e) => heard(type, e.data));
   stream.addEventListener('error', () => {
-    poll(true);
+    heard('down');
     // Refused (too many streams on this host): try again later.
     if (stream.readyState === EventSource.CLOSED) setTimeout(follow, FOLLOW_AGAIN_MS);
   });
@@ -441,6 +457,8 @@ function start() {
 
   $('status-filter').addEventListener('change', restart);
 
+  // Back from the back-forward cache: it said goodbye to the worker.
+  window.addEventListener('pageshow', (e) => e.persisted && follow());
   window.addEventListener('scroll', redraw, { passive: true });
   window.addEventListener('resize', () => { rowHeight = 0; redraw(); });
 

@@ -47,8 +47,10 @@ withChromium(async (browser) => {
   check((await cards()) === failed, 'only the failed');
 
   // Without the stream (a host refusing it: 503), the page reads its
-  // newest page every 2 s instead.
+  // newest page every 2 s instead. This page opens its own stream, as on
+  // a browser without shared workers (Chrome on Android).
   const offline = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await offline.addInitScript(() => { delete window.SharedWorker; });
   offline.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   await offline.route('**/api/events', (route) => route.fulfill({ status: 503, body: 'too many streams' }));
   const reads = [];
@@ -62,6 +64,7 @@ withChromium(async (browser) => {
   }
   check(reads.every((u) => u.pathname === '/api/images' && !u.searchParams.has('cursor')),
     `without the stream: ${reads.map((u) => u.pathname + u.search)}`);
+  check((await offline.evaluate(() => document.documentElement.dataset.events)) === 'down', 'the page knows the stream is down');
 
   check(problems.length === 0, problems.join('; '));
   console.log(JSON.stringify({ cards: count, requests: api.length }));
