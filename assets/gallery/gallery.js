@@ -201,8 +201,8 @@ function render() {
   });
   for (const li of existing.values()) li.remove();
   if (!rowHeight && grid.firstElementChild) {
-    redraw(); // the first cards are in: now the rest can be placed
-    return;
+    measure(grid); // the first cards are in: the rest are placed by them
+    if (rowHeight) return render();
   }
   const rows = (n) => Math.ceil(n / cols) * rowHeight;
   grid.style.paddingTop = `${rows(from)}px`;
