@@ -4,6 +4,8 @@
 // would wait for ever. Each tab gets what the stream says: `open` or `down`
 // (the tab then polls), and `ready`, `image` and `reset` with their data;
 // a tab that joins an open stream gets `ready`, to read its first page again.
+// Where a browser has no shared workers (Chrome on Android), each tab runs
+// this as a worker of its own, which talks to that tab alone.
 'use strict';
 
 const tabs = new Set();
@@ -36,12 +38,17 @@ function follow() {
   });
 }
 
-onconnect = (e) => {
-  const port = e.ports[0];
+function join(port) {
   tabs.add(port);
   port.onmessage = (m) => m.data === 'bye' && tabs.delete(port);
   port.postMessage({ type: state });
   // The tab's first read may have been made before it was listening.
   if (state === 'open') port.postMessage({ type: 'ready' });
   if (!source && !waiting) follow();
-};
+}
+
+if (typeof SharedWorkerGlobalScope === 'function' && self instanceof SharedWorkerGlobalScope) {
+  onconnect = (e) => join(e.ports[0]);
+} else {
+  join(self);
+}

@@ -7,7 +7,6 @@
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 2000; // the newest page read again while /api/events is down
-const FOLLOW_AGAIN_MS = 30000; // after the stream was refused
 const PAGE = 48; // cards a page of /api/images brings
 const GRID_SIZE = 256; // the thumbnail shown in the grid: the smallest at least this large
 const images = new Map(); // id -> an item of /api/images
@@ -339,8 +338,8 @@ function poll(on) {
   if (!on && polling) polling = clearInterval(polling) || null;
 }
 
-// What the stream says, from the tabs' shared worker (events.js) or, where
-// a browser has none (Chrome on Android), from this tab's own stream.
+// What the stream says, from the worker that holds it (events.js): shared
+// by every tab where the browser can, else this tab's own.
 function heard(type, data) {
   if (type === 'open' || type === 'down') document.documentElement.dataset.events = type;
   if (type === 'open') poll(false);
@@ -353,21 +352,13 @@ function heard(type, data) {
 }
 
 function follow() {
-  if (typeof SharedWorker === 'function') {
-    const worker = new SharedWorker('/assets/gallery-events.js');
-    worker.port.onmessage = (m) => heard(m.data.type, m.data.data);
-    worker.port.start();
-    window.addEventListener('pagehide', () => worker.port.postMessage('bye'), { once: true });
-    return;
-  }
-  const stream = new EventSource('/api/events');
-  stream.addEventListener('open', () => heard('open'));
-  for (const type of ['ready', 'image', 'reset']) stream.addEventListener(type, (e) => heard(type, e.data));
-  stream.addEventListener('error', () => {
-    heard('down');
-    // Refused (too many streams on this host): try again later.
-    if (stream.readyState === EventSource.CLOSED) setTimeout(follow, FOLLOW_AGAIN_MS);
-  });
+  const script = '/assets/gallery-events.js';
+  const worker = typeof SharedWorker === 'function' ? new SharedWorker(script) : new Worker(script);
+  const port = worker.port || worker;
+  port.onmessage = (m) => heard(m.data.type, m.data.data);
+  if (worker.port) port.start();
+  // Gone, or into the back-forward cache (pageshow follows again).
+  window.addEventListener('pagehide', () => (worker.port ? port.postMessage('bye') : worker.terminate()), { once: true });
 }
 
 // ---- the detail view

@@ -47,8 +47,8 @@ withChromium(async (browser) => {
   check((await cards()) === failed, 'only the failed');
 
   // Without the stream (a host refusing it: 503), the page reads its
-  // newest page every 2 s instead. This page opens its own stream, as on
-  // a browser without shared workers (Chrome on Android).
+  // newest page every 2 s instead. This page's stream is its own worker's,
+  // as on a browser without shared workers (Chrome on Android).
   const offline = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   await offline.addInitScript(() => { delete window.SharedWorker; });
   offline.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
