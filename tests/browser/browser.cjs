@@ -11,6 +11,15 @@ function check(condition, what) {
   if (!condition) throw new Error(`${what}`);
 }
 
+// Waits, in node, until `condition()` holds; fails with `what` after TIMEOUT.
+async function until(what, condition) {
+  const end = Date.now() + TIMEOUT;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`${what}: not within ${TIMEOUT} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 // Runs `test(browser)` in a fresh headless Chromium, closes it, and exits
 // non-zero with the stack of whatever failed.
 function withChromium(test) {
@@ -31,4 +40,4 @@ function withChromium(test) {
   });
 }
 
-module.exports = { TIMEOUT, check, withChromium };
+module.exports = { TIMEOUT, check, until, withChromium };

@@ -7,7 +7,7 @@
 // IMAGED_PLAYWRIGHT: the playwright-core module; CHROMIUM: the browser.
 'use strict';
 
-const { TIMEOUT, check, withChromium } = require('./browser.cjs');
+const { TIMEOUT, check, until, withChromium } = require('./browser.cjs');
 
 const [base, count, failed] = process.argv.slice(2).map((a, i) => (i ? Number(a) : a));
 const PAGE = 48; // gallery.js's page
@@ -57,11 +57,7 @@ withChromium(async (browser) => {
   offline.on('requestfinished', (r) => r.resourceType() === 'fetch' && reads.push(new URL(r.url())));
   await offline.goto(base, { waitUntil: 'load' });
   await offline.waitForFunction(() => document.querySelectorAll('#grid img').length > 0, null, { timeout: TIMEOUT });
-  const polled = Date.now();
-  while (reads.length < 3) {
-    check(Date.now() - polled < TIMEOUT, `without the stream, ${reads.length} reads of the newest page`);
-    await offline.waitForTimeout(100);
-  }
+  await until('without the stream, three reads of the newest page', () => reads.length >= 3);
   check(reads.every((u) => u.pathname === '/api/images' && !u.searchParams.has('cursor')),
     `without the stream: ${reads.map((u) => u.pathname + u.search)}`);
   check((await offline.evaluate(() => document.documentElement.dataset.events)) === 'down', 'the page knows the stream is down');

@@ -11,7 +11,7 @@
 'use strict';
 
 const fs = require('fs');
-const { TIMEOUT, check, withChromium } = require('./browser.cjs');
+const { TIMEOUT, check, until, withChromium } = require('./browser.cjs');
 
 const [base, total, photo] = process.argv.slice(2).map((a, i) => (i === 1 ? Number(a) : a));
 const PAGE = 48; // gallery.js's page
@@ -33,14 +33,6 @@ function recorder(page) {
   });
   page.on('requestfinished', (r) => { seen.lists += Number(new URL(r.url()).pathname === '/api/images'); });
   return seen;
-}
-
-async function until(what, condition) {
-  const end = Date.now() + TIMEOUT;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${TIMEOUT} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 // A page is settled once it has read its first page twice: at once, and
