@@ -71,7 +71,7 @@ impl Feed {
 
     /// The worker that reads the feed on this host.
     pub fn reader(&self, meta: Arc<dyn MetaRepo>) -> FeedReader {
-        FeedReader { feed: self.clone(), meta, last: None, hole: None }
+        FeedReader { feed: self.clone(), meta, started: false, hole: None }
     }
 }
 
@@ -79,9 +79,8 @@ impl Feed {
 pub struct FeedReader {
     feed: Feed,
     meta: Arc<dyn MetaRepo>,
-    /// The last `seq` published; `None` until the first read, which starts
-    /// at the newest change.
-    last: Option<i64>,
+    /// Whether the first read, which starts at the newest change, was made.
+    started: bool,
     hole: Option<Hole>,
 }
 
@@ -104,21 +103,15 @@ impl Worker for FeedReader {
     }
 
     async fn work(&mut self, _stop: &CancellationToken) -> anyhow::Result<Next> {
-        let last = match self.last {
-            Some(last) => last,
-            None => {
-                let newest = self.meta.event_span().await?.map_or(0, |(_, last)| last);
-                *self.feed.published() = newest;
-                self.last = Some(newest);
-                newest
-            }
-        };
+        if !self.started {
+            *self.feed.published() = self.meta.event_span().await?.map_or(0, |(_, last)| last);
+            self.started = true;
+        }
+        // The reader alone publishes: what it published last is where it is.
+        let last = *self.feed.published();
         let events = self.meta.events(last, BATCH).await?;
         let ready = ready(last, &events, &mut self.hole, Instant::now());
         self.feed.publish(&events[..ready]);
-        if let Some(event) = events[..ready].last() {
-            self.last = Some(event.seq);
-        }
         Ok(if ready == BATCH as usize { Next::Busy } else { Next::Idle })
     }
 
